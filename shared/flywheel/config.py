@@ -1,0 +1,140 @@
+"""Every threshold, property name, pipeline, template and schedule, from the environment (or an env file).
+
+Top-level settings read plain names (`HUBSPOT_API_BASE`, `HUBSPOT_ACCESS_TOKEN`, `FLYWHEEL_STATE`,
+`FLYWHEEL_MAILER`, ...). Rule sections are nested with a double underscore:
+`FLYWHEEL_SIRANK__WINDOW_DAYS=365`, `FLYWHEEL_COLD__MIN_DAYS=180`, `FLYWHEEL_PORTAL__ORDER_PIPELINES='["..."]'`.
+An env file is read from `FLYWHEEL_ENV_FILE` when set.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PortalContract(BaseModel):
+    """Names of the HubSpot properties, pipelines and stages Flywheel reads and writes."""
+
+    # company properties read
+    company_name: str = "name"
+    category: str = "customer_category"
+    province: str = "province"
+    dp_level: str = "dp_level"
+    available_credit: str = "available_credit"
+    cashback_available: str = "cashback_available"
+    ecommerce_status: str = "ecommerce_account_status"
+    phone: str = "phone"
+    # company properties Flywheel writes
+    sirank: str = "sirank"
+    last_purchase_date: str = "last_purchase_date"
+    retention_segment: str = "retention_segment"
+    nurture_step: str = "nurture_step"
+    nurture_status: str = "nurture_status"
+    # contact properties
+    contact_email: str = "email"
+    contact_optout: str = "hs_email_optout"
+    contact_legal_basis: str = "hs_legal_basis"
+    # set on every deal and task Flywheel creates, so a half-finished effect can be found again
+    flywheel_key: str = "flywheel_key"
+    # deal pipelines, by label or id (resolved through the pipelines API)
+    order_pipelines: list[str] = Field(default_factory=lambda: ["Pipeline delle vendite", "Sales management"])
+    wakeup_pipeline: str = "Wake Up Pipeline"
+    wakeup_stage_new: str = "Da contattare"
+    wakeup_stage_contacted: str = "Contattato"
+    wakeup_stage_interested: str = "Interessato"
+    wakeup_stage_appointment: str = "Appuntamento fissato"
+    wakeup_stage_won: str = "Riattivato"
+    wakeup_stage_lost: str = "Non interessato"
+    # the owner (by email) who works the Wake Up pipeline
+    sales_assistant_email: str = "assistente.commerciale@sicomputer.it"
+
+
+class SirankRules(BaseModel):
+    window_days: int = 365
+    frequency_weight: float = 0.5
+    frequency_cap: int = 12
+    tenure_weight: float = 0.3
+    tenure_cap_years: float = 10.0
+    dp_multiplier: float = 1.2
+    # retention segments by days since the last order
+    lukewarm_from_days: int = 60
+    cold_from_days: int = 180
+    lost_from_days: int = 1461
+    # incremental runs re-read this much before the watermark, since HubSpot search lags writes
+    lookback_minutes: int = 60
+    # weekday (0 = Monday) of the scheduled full run that rebuilds the ledger
+    full_run_weekday: int = 6
+
+
+class ColdRules(BaseModel):
+    min_days: int = 180
+    max_days: int = 1460
+    excluded_categories: list[str] = Field(default_factory=lambda: ["public_administration", "end_user"])
+    stale_new_deal_days: int = 14
+    recontact_min_sirank: int = 5000  # strictly above
+    recontact_min_days: int = 120  # strictly above
+    recontact_max_days: int = 365  # strictly below
+    recontact_due_business_days: int = 3
+    recontact_cooldown_days: int = 90
+    reactivation_after_days: int = 10
+    reactivation_template: str = "riattivazione"
+
+
+class NurtureRules(BaseModel):
+    start_days: int = 60
+    enrol_window_days: int = 15
+    step_interval_days: int = 15
+    recipients: Literal["primary", "all"] = "primary"
+    ecommerce_url: str = "https://shop.sicomputer.it"
+    survey_url: str = "https://shop.sicomputer.it/sondaggio"
+    coupon_prefix: str = "SICOM"
+    coupon_valid_days: int = 45
+    # HubSpot marketing email id per step template, for the hubspot mailer
+    hubspot_email_ids: dict[str, int] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FLYWHEEL_",
+        env_nested_delimiter="__",
+        env_file=os.environ.get("FLYWHEEL_ENV_FILE"),
+        extra="ignore",
+    )
+
+    hubspot_api_base: str = Field(
+        default="https://api.hubapi.com",
+        validation_alias=AliasChoices("HUBSPOT_API_BASE", "FLYWHEEL_HUBSPOT_API_BASE"),
+    )
+    hubspot_access_token: str = Field(
+        default="", validation_alias=AliasChoices("HUBSPOT_ACCESS_TOKEN", "FLYWHEEL_HUBSPOT_ACCESS_TOKEN")
+    )
+    # HubSpot app client secret, for v3 webhook signatures
+    hubspot_client_secret: str = Field(
+        default="", validation_alias=AliasChoices("HUBSPOT_CLIENT_SECRET", "FLYWHEEL_HUBSPOT_CLIENT_SECRET")
+    )
+    # calls per 10 seconds the client allows itself (HubSpot's per-app burst limit at the account's tier)
+    hubspot_rate_limit: int = Field(
+        default=190, validation_alias=AliasChoices("HUBSPOT_RATE_LIMIT", "FLYWHEEL_HUBSPOT_RATE_LIMIT")
+    )
+    hubspot_max_retries: int = 6
+    hubspot_timeout_seconds: float = 30.0
+
+    state: str = "sqlite:///.flywheel/state.db"
+    mailer: str = "outbox://.flywheel/outbox"
+    timezone: str = "Europe/Rome"
+    # bearer token required on manual HTTP calls to the functions ("" = rely on Cloud Functions IAM only)
+    api_token: str = ""
+    # how long an effect reservation is held before another run may reconcile and retry it
+    effect_lease_seconds: int = 600
+
+    portal: PortalContract = Field(default_factory=PortalContract)
+    sirank: SirankRules = Field(default_factory=SirankRules)
+    cold: ColdRules = Field(default_factory=ColdRules)
+    nurture: NurtureRules = Field(default_factory=NurtureRules)
+
+
+def load_settings() -> Settings:
+    return Settings()

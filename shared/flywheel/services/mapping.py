@@ -1,0 +1,130 @@
+"""HubSpot records to domain entities, by the configured property names. Tolerant of HubSpot's string shapes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flywheel.config import PortalContract
+from flywheel.domain.models import Company, Contact, CrmRecord, Deal, Order
+from flywheel.services.portal import PortalSchema
+
+DEAL_PROPERTIES = ("dealname", "amount", "closedate", "pipeline", "dealstage", "hs_lastmodifieddate")
+
+
+def company_properties(contract: PortalContract) -> list[str]:
+    return [
+        contract.company_name,
+        "hubspot_owner_id",
+        contract.category,
+        contract.province,
+        contract.dp_level,
+        contract.available_credit,
+        contract.cashback_available,
+        contract.ecommerce_status,
+        contract.sirank,
+        contract.last_purchase_date,
+        contract.retention_segment,
+        contract.phone,
+    ]
+
+
+def contact_properties(contract: PortalContract) -> list[str]:
+    return [
+        contract.contact_email,
+        "firstname",
+        "lastname",
+        "phone",
+        contract.contact_optout,
+        contract.contact_legal_basis,
+    ]
+
+
+def parse_number(value: str | None) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def parse_bool(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in {"true", "1", "yes"}
+
+
+def parse_date(value: str | None, timezone: str = "Europe/Rome") -> date | None:
+    """A HubSpot date or datetime property as a calendar date in `timezone`.
+
+    Date properties come as `YYYY-MM-DD`; datetime ones as ISO 8601 in UTC or as epoch milliseconds.
+    """
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, ZoneInfo("UTC")).astimezone(ZoneInfo(timezone)).date()
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=ZoneInfo("UTC"))
+    return instant.astimezone(ZoneInfo(timezone)).date()
+
+
+def to_company(record: CrmRecord, contract: PortalContract) -> Company:
+    sirank = parse_number(record.prop(contract.sirank))
+    return Company(
+        id=record.id,
+        name=record.prop(contract.company_name) or f"Azienda {record.id}",
+        owner_id=record.prop("hubspot_owner_id"),
+        category=record.prop(contract.category),
+        province=record.prop(contract.province),
+        dp_level=record.prop(contract.dp_level),
+        available_credit=parse_number(record.prop(contract.available_credit)),
+        cashback_available=parse_number(record.prop(contract.cashback_available)),
+        ecommerce_status=record.prop(contract.ecommerce_status),
+        sirank=None if sirank is None else round(sirank),
+        last_purchase_date=parse_date(record.prop(contract.last_purchase_date)),
+        retention_segment=record.prop(contract.retention_segment),
+        phone=record.prop(contract.phone),
+        properties=record.properties,
+    )
+
+
+def to_contact(record: CrmRecord, contract: PortalContract) -> Contact:
+    return Contact(
+        id=record.id,
+        email=record.prop(contract.contact_email),
+        first_name=record.prop("firstname"),
+        last_name=record.prop("lastname"),
+        opted_out=parse_bool(record.prop(contract.contact_optout)),
+        legal_basis=record.prop(contract.contact_legal_basis),
+        phone=record.prop("phone"),
+    )
+
+
+def to_deal(record: CrmRecord, schema: PortalSchema, timezone: str = "Europe/Rome") -> Deal:
+    pipeline_id = record.prop("pipeline") or ""
+    stage_id = record.prop("dealstage") or ""
+    stage = schema.stage(pipeline_id, stage_id)
+    return Deal(
+        id=record.id,
+        company_ids=record.associations.get("companies", ()),
+        pipeline_id=pipeline_id,
+        stage_id=stage_id,
+        is_closed=bool(stage and stage.is_closed),
+        is_won=bool(stage and stage.is_won),
+        amount=parse_number(record.prop("amount")),
+        close_date=parse_date(record.prop("closedate"), timezone),
+        name=record.prop("dealname"),
+        properties=record.properties,
+    )
+
+
+def to_order(deal: Deal, schema: PortalSchema) -> Order | None:
+    """The deal as an order of its (first) company, or None when it is not a closed-won order."""
+    if not deal.company_ids or deal.close_date is None:
+        return None
+    if not schema.is_order(deal.pipeline_id, deal.stage_id):
+        return None
+    return Order(id=deal.id, company_id=deal.company_ids[0], amount=deal.amount or 0.0, order_date=deal.close_date)
