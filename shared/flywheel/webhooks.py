@@ -51,3 +51,35 @@ def verify_v3(
     expected = sign_v3(secret, method, uri, body, timestamp_ms)
     if not hmac.compare_digest(expected, signature):
         raise InvalidSignature("signature mismatch")
+
+
+class InvalidPayload(ValueError):
+    """The body is not a HubSpot webhook payload: answer 400."""
+
+
+def parse_events(payload: object) -> list[dict[str, object]]:
+    """HubSpot sends subscription events as a JSON array and workflow webhooks as one JSON object.
+
+    Both become a list of events, each with an `objectId`. An event's `eventId` (subscriptions) or `callbackId`
+    (workflows) identifies a delivery, so that a redelivery is recognised.
+    """
+    events = payload if isinstance(payload, list) else [payload]
+    parsed: list[dict[str, object]] = []
+    for event in events:
+        if not isinstance(event, dict):
+            raise InvalidPayload("each webhook event must be a JSON object")
+        object_id = event.get("objectId", event.get("hs_object_id"))
+        if object_id is None and isinstance(event.get("properties"), dict):
+            object_id = event["properties"].get("hs_object_id")
+        if object_id is None or not str(object_id).strip().isdigit():
+            raise InvalidPayload("webhook event without a numeric objectId")
+        parsed.append({**event, "objectId": str(object_id).strip()})
+    return parsed
+
+
+def delivery_id(event: dict[str, object]) -> str | None:
+    for field in ("eventId", "callbackId"):
+        value = event.get(field)
+        if value is not None:
+            return str(value)
+    return None

@@ -1,0 +1,136 @@
+"""The one place that builds adapters from the configuration: lazily, once per instance.
+
+Cloud Functions reuse an instance across invocations, so clients (HubSpot, Firestore) are built on the first call
+that needs them and kept; nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from flywheel.clock import SystemClock
+from flywheel.config import Settings, load_settings
+from flywheel.ports import Clock, Crm, Mailer, StateStore
+from flywheel.services.context import Ports, ProgressFn
+
+
+class ConfigurationError(ValueError):
+    """A setting names something Flywheel cannot build (an unknown state or mailer URL, say)."""
+
+
+def build_crm(settings: Settings) -> Crm:
+    from flywheel.adapters.hubspot import HubSpotCrm
+
+    return HubSpotCrm(
+        api_base=settings.hubspot_api_base,
+        access_token=settings.hubspot_access_token,
+        rate_limit_per_10s=settings.hubspot_rate_limit,
+        max_retries=settings.hubspot_max_retries,
+        timeout_seconds=settings.hubspot_timeout_seconds,
+    )
+
+
+def build_state_store(url: str) -> StateStore:
+    """`sqlite:///PATH` (relative or absolute), `memory://`, `firestore://PROJECT[/DATABASE]`."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        from flywheel.adapters.sqlite import SqliteStateStore
+
+        path = url.removeprefix("sqlite://").removeprefix("/") if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ConfigurationError(f"FLYWHEEL_STATE {url!r}: expected sqlite:///PATH")
+        # sqlite:///rel/path is relative; sqlite:////abs/path is absolute, as in SQLAlchemy
+        return SqliteStateStore(str(Path(path)))
+    if parsed.scheme == "memory":
+        from flywheel.adapters.memory import MemoryStateStore
+
+        return MemoryStateStore()
+    if parsed.scheme == "firestore":
+        from flywheel.adapters.firestore import FirestoreStateStore
+
+        project = parsed.netloc
+        database = parsed.path.strip("/") or "(default)"
+        if not project:
+            raise ConfigurationError(f"FLYWHEEL_STATE {url!r}: expected firestore://PROJECT[/DATABASE]")
+        return FirestoreStateStore(project, database)
+    raise ConfigurationError(f"FLYWHEEL_STATE {url!r}: use sqlite:///PATH, memory:// or firestore://PROJECT")
+
+
+def build_mailer(url: str, settings: Settings) -> Mailer:
+    """`outbox://DIR`, `hubspot` (marketing single-send), `ses://REGION?from=ADDRESS`."""
+    parsed = urlparse(url)
+    if parsed.scheme == "outbox":
+        from flywheel.adapters.mailers import OutboxMailer
+
+        directory = url.removeprefix("outbox://")
+        if not directory:
+            raise ConfigurationError(f"FLYWHEEL_MAILER {url!r}: expected outbox://DIR")
+        return OutboxMailer(directory)
+    if url == "hubspot" or parsed.scheme == "hubspot":
+        from flywheel.adapters.mailers import HubSpotSingleSendMailer
+
+        return HubSpotSingleSendMailer(
+            api_base=settings.hubspot_api_base,
+            access_token=settings.hubspot_access_token,
+            email_ids=settings.nurture.hubspot_email_ids,
+            timeout_seconds=settings.hubspot_timeout_seconds,
+        )
+    if parsed.scheme == "ses":
+        from flywheel.adapters.mailers import SesMailer
+
+        sender = parse_qs(parsed.query).get("from", [""])[0]
+        if not parsed.netloc or not sender:
+            raise ConfigurationError(f"FLYWHEEL_MAILER {url!r}: expected ses://REGION?from=ADDRESS")
+        return SesMailer(region=parsed.netloc, sender=sender)
+    raise ConfigurationError(f"FLYWHEEL_MAILER {url!r}: use outbox://DIR, hubspot or ses://REGION?from=ADDRESS")
+
+
+class Instance:
+    """What one function instance keeps between invocations: settings and the adapters built from them."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._crm: Crm | None = None
+        self._state: StateStore | None = None
+        self._mailer: Mailer | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    def ports(self, *, clock: Clock | None = None, progress: ProgressFn | None = None) -> Ports:
+        with self._lock:
+            if self._crm is None:
+                self._crm = build_crm(self.settings)
+            if self._state is None:
+                self._state = build_state_store(self.settings.state)
+            if self._mailer is None:
+                self._mailer = build_mailer(self.settings.mailer, self.settings)
+        ports = Ports(
+            crm=self._crm,
+            state=self._state,
+            mailer=self._mailer,
+            clock=clock or SystemClock(self.settings.timezone),
+            settings=self.settings,
+        )
+        if progress is not None:
+            ports.progress = progress
+        return ports
+
+
+_instance: Instance | None = None
+_instance_lock = threading.Lock()
+
+
+def instance() -> Instance:
+    """The process-wide instance (one per Cloud Functions instance)."""
+    global _instance
+    with _instance_lock:
+        if _instance is None:
+            _instance = Instance()
+        return _instance

@@ -1,0 +1,178 @@
+"""The `flywheel` command: run a function once, serve the sandbox portal, or play the 90-day demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+
+from flywheel.bootstrap import ConfigurationError, instance
+from flywheel.ports import CrmError
+from flywheel.runner import run_function
+from flywheel.services.registry import UnknownFunction, functions, get
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "run":
+        return _run(args, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "sandbox":
+        return _sandbox(args)
+    if args.command == "demo":
+        from flywheel.demo import run_demo
+
+        return run_demo(companies=args.companies, days=args.days, seed=args.seed, workdir=args.workdir)
+    if args.command == "functions":
+        for name, spec in functions().items():
+            print(f"{name}\t{spec.cadence}\t{(spec.module.__doc__ or '').strip().splitlines()[0]}")
+        return 0
+    parser.print_help()
+    return EXIT_BAD_INPUT
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flywheel", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+
+    run = commands.add_parser("run", help="run one function once with the configuration from the environment")
+    run.add_argument("function", help="sirank_recalc, cold_segment, nurture_step, ... (see `flywheel functions`)")
+    run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+
+    sandbox = commands.add_parser("sandbox", help="serve a local HubSpot sandbox portal until stopped")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8099)
+    sandbox.add_argument("--companies", type=int, default=3000, help="0 = an empty portal with its schema")
+    sandbox.add_argument("--seed", type=int, default=1)
+    sandbox.add_argument("--token", default="sandbox-token")
+    sandbox.add_argument("--rate-limit", type=int, default=190, help="calls per 10 s; 0 = off")
+    sandbox.add_argument("--search-lag", type=float, default=0.0, help="seconds before writes show in search")
+    sandbox.add_argument("--fault-rate", type=float, default=0.0, help="share of calls answered with a 5xx")
+    sandbox.add_argument("--latency-ms", type=int, default=0)
+
+    demo = commands.add_parser("demo", help="a sandbox portal and every function over 90 simulated days")
+    demo.add_argument("--companies", type=int, default=3000)
+    demo.add_argument("--days", type=int, default=90)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--workdir", default=".flywheel/demo", help="where the demo keeps its state and outbox")
+
+    commands.add_parser("functions", help="list the functions")
+    return parser
+
+
+def _run(args: argparse.Namespace, rest: list[str]) -> int:
+    try:
+        spec = get(args.function)
+    except UnknownFunction as error:
+        print(f"flywheel: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    options = argparse.ArgumentParser(prog=f"flywheel run {spec.name}")
+    for name, field in spec.request_model.model_fields.items():
+        _add_option(options, name, field)
+    try:
+        values = vars(options.parse_args(rest))
+        request = spec.request_model.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as error:
+        print(f"flywheel: invalid options: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+
+    def progress(message: str) -> None:
+        print(f"[{spec.name}] {message}", file=sys.stderr, flush=True)
+
+    try:
+        ports = instance().ports(progress=progress)
+        result = run_function(spec.name, request, ports)
+    except ConfigurationError as error:
+        print(f"flywheel: configuration: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CrmError as error:
+        print(f"flywheel: HubSpot: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        json.dump(result.as_json(), sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print(f"{result.function} as of {result.as_of}{' (dry run)' if result.dry_run else ''}")
+        counts: dict[str, int] = {}
+        for action in result.actions:
+            counts[action.type] = counts.get(action.type, 0) + 1
+        for action_type, count in sorted(counts.items()):
+            print(f"  {action_type}: {count}")
+        for key, value in result.summary.items():
+            print(f"  {key}: {json.dumps(value, ensure_ascii=False)}")
+    return 0
+
+
+def _add_option(parser: argparse.ArgumentParser, name: str, field: FieldInfo) -> None:
+    flag = "--" + name.replace("_", "-")
+    annotation = field.annotation
+    if annotation is bool:
+        parser.add_argument(flag, dest=name, action="store_true", default=None, help=field.description)
+        return
+    choices = _literal_choices(annotation)
+    kind: Any = date.fromisoformat if _accepts(annotation, date) else str
+    parser.add_argument(flag, dest=name, type=kind, choices=choices, default=None, help=field.description)
+
+
+def _literal_choices(annotation: Any) -> list[Any] | None:
+    for candidate in _union_members(annotation):
+        if typing.get_origin(candidate) is typing.Literal:
+            return list(typing.get_args(candidate))
+    return None
+
+
+def _accepts(annotation: Any, kind: type) -> bool:
+    return any(candidate is kind for candidate in _union_members(annotation))
+
+
+def _union_members(annotation: Any) -> tuple[Any, ...]:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from sandbox.server import SandboxServer
+
+    server = SandboxServer(
+        host=args.host,
+        port=args.port,
+        companies=args.companies,
+        seed=args.seed,
+        token=args.token,
+        rate_limit=args.rate_limit,
+        search_lag_seconds=args.search_lag,
+        fault_rate=args.fault_rate,
+        latency_ms=args.latency_ms,
+    )
+    print(
+        f"HubSpot sandbox portal on {server.url} (token {args.token!r}, {args.companies} companies); Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

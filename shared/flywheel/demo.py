@@ -1,0 +1,155 @@
+"""`make demo`: a sandbox portal, then every function at its cadence over simulated days, then a summary.
+
+Runs on the embedded defaults: the local sandbox portal reached over HTTP by the real HubSpot client, SQLite state and
+the outbox mailer, all under the demo's work folder, started afresh on every run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from flywheel.bootstrap import Instance
+from flywheel.config import load_settings
+from flywheel.domain.models import RunResult
+from flywheel.runner import run_function
+from flywheel.services.registry import FunctionSpec, functions
+
+
+@dataclass
+class FunctionTally:
+    runs: int = 0
+    actions: Counter[str] = field(default_factory=Counter)
+    companies: set[str] = field(default_factory=set)
+    totals: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    last_summary: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, result: RunResult, seconds: float) -> None:
+        self.runs += 1
+        self.seconds += seconds
+        for action in result.actions:
+            self.actions[action.type] += 1
+            self.companies.add(action.company_id)
+        for key, value in _numbers(result.summary):
+            self.totals[key] += value
+        self.last_summary = result.summary
+
+
+def is_due(spec: FunctionSpec, day: date, settings_full_weekday: int) -> bool:
+    """The demo runs a day at a time: hourly and daily functions run every day, the others on their day."""
+    if spec.cadence == "weekly":
+        return day.weekday() == settings_full_weekday
+    if spec.cadence == "monthly":
+        return day.day == 1
+    return True
+
+
+def run_demo(*, companies: int = 3000, days: int = 90, seed: int = 7, workdir: str = ".flywheel/demo") -> int:
+    from sandbox.activity import orders_for_day
+    from sandbox.generator import generate_portal
+    from sandbox.server import SandboxServer
+
+    start = date.today()
+    work = Path(workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    say(f"Flywheel demo: a sandbox portal of {companies:,} companies, {days} simulated days from {start}")
+    server = SandboxServer(port=0, companies=companies, seed=seed, rate_limit=0, today=start).start()
+    try:
+        settings = load_settings().model_copy(
+            update={
+                "hubspot_api_base": server.url,
+                "hubspot_access_token": server.token,
+                "hubspot_rate_limit": 0,
+                "state": f"sqlite:///{(work / 'state.db').resolve()}",
+                "mailer": f"outbox://{(work / 'outbox').resolve()}",
+            }
+        )
+        instance = Instance(settings)
+        portal = generate_portal(companies, seed, start)
+        specs = functions()
+        tallies: dict[str, FunctionTally] = defaultdict(FunctionTally)
+        placed: dict[str, date] = {}
+        new_orders = 0
+        began = time.monotonic()
+        for offset in range(days):
+            day = start + timedelta(days=offset)
+            for order in orders_for_day(portal, day, seed, placed):
+                server.store.create_object(
+                    "deals",
+                    {
+                        "dealname": order.dealname,
+                        "amount": order.amount,
+                        "closedate": order.closedate,
+                        "pipeline": order.pipeline,
+                        "dealstage": order.dealstage,
+                    },
+                    [("companies", order.company_id)],
+                )
+                placed[order.company_id] = day
+                new_orders += 1
+            ports = instance.ports()
+            for name, spec in specs.items():
+                if not is_due(spec, day, settings.sirank.full_run_weekday):
+                    continue
+                request = spec.request_model.model_validate({"as_of": day})
+                t0 = time.monotonic()
+                result = run_function(name, request, ports)
+                tallies[name].add(result, time.monotonic() - t0)
+            progress(offset + 1, days, day, tallies, new_orders, time.monotonic() - began)
+        sys.stderr.write("\n")
+        report(tallies, new_orders, days, work, server.store.stats())
+    finally:
+        server.stop()
+    return 0
+
+
+def progress(done: int, days: int, day: date, tallies: dict[str, FunctionTally], orders: int, secs: float) -> None:
+    parts = [f"{name} {sum(t.actions.values()):,}" for name, t in sorted(tallies.items())]
+    line = f"\r  day {done:>3}/{days} {day}  new orders {orders:,}  actions: {', '.join(parts)}  ({secs:.0f} s)"
+    sys.stderr.write(line.ljust(120))
+    sys.stderr.flush()
+
+
+def report(tallies: dict[str, FunctionTally], orders: int, days: int, work: Path, stats: Any) -> None:
+    say("")
+    say(f"Over {days} days customers placed {orders:,} new orders. What each function did:")
+    for name, tally in sorted(tallies.items()):
+        say(f"\n{name}: {tally.runs} runs, {tally.seconds:.1f} s in all")
+        if not tally.actions:
+            say("  no actions")
+        for action_type, count in sorted(tally.actions.items()):
+            say(f"  {action_type:<15} {count:>8,}")
+        say(f"  companies touched {len(tally.companies):>6,}")
+        for key, value in sorted(tally.totals.items()):
+            say(f"  {key:<40} {value:>10,.0f}  (sum over runs)")
+    outbox = list((work / "outbox").glob("*.eml")) if (work / "outbox").exists() else []
+    calls = stats.get("calls", {}).get("total") if isinstance(stats, dict) else None
+    say(f"\nEmails in the outbox: {len(outbox):,} ({work / 'outbox'})")
+    if calls is not None:
+        say(f"HubSpot API calls served by the sandbox: {calls:,}")
+    say("Demo finished.")
+
+
+def _numbers(summary: dict[str, Any], prefix: str = "") -> list[tuple[str, float]]:
+    found: list[tuple[str, float]] = []
+    for key, value in summary.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            found.append((name, float(value)))
+        elif isinstance(value, dict) and not name.endswith(("quantiles", "distribution")):
+            found.extend(_numbers(value, prefix=f"{name}."))
+    return found
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
