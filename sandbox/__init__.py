@@ -1,0 +1,1 @@
+"""A local HubSpot-compatible sandbox portal and the deterministic synthetic-portal generator that fills it."""
