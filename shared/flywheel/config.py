@@ -92,6 +92,8 @@ class NurtureRules(BaseModel):
     survey_url: str = "https://shop.sicomputer.it/sondaggio"
     coupon_prefix: str = "SICOM"
     coupon_valid_days: int = 45
+    # HMAC key the coupon codes are derived from (company + spell): set it in production, or codes are guessable
+    coupon_secret: str = ""
     # HubSpot marketing email id per step template, for the hubspot mailer
     hubspot_email_ids: dict[str, int] = Field(default_factory=dict)
 
