@@ -1,0 +1,1 @@
+"""Adapters: implementations of the ports (HubSpot, state stores, mailers, in-memory fakes)."""
