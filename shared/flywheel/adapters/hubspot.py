@@ -1,0 +1,587 @@
+"""The Crm port over HubSpot's public API, through hubspot-api-client.
+
+Built for long batch runs inside HubSpot's limits:
+- the client is created on first use (never at import or construction), once per instance, with urllib3's own
+  retries turned off so that a single policy acts: ours (`flywheel.adapters.ratelimit`);
+- every HTTP call goes through a client-side rolling-window rate limiter, and 429 / 5xx / network failures are
+  retried, honouring `Retry-After`, wherever repeating the request is harmless (reads, searches, batch reads,
+  batch updates, association reads and default-association PUTs); a create is only repeated after a 429 or a
+  refused connection, when HubSpot certainly did not process it;
+- lists go 100 a page, searches 200 a page, batches 100 inputs a call; searches are partitioned on
+  `hs_object_id` so that more than 10,000 matches are all returned without ever paging past 10,000.
+
+Request bodies are plain dicts in HubSpot's JSON shape (the client serialises them as they are); answers come
+back as the client's own models and are mapped to `CrmRecord`. Log lines carry ids, counts and statuses only:
+never property values, which may be personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+from flywheel.adapters.ratelimit import (
+    Failure,
+    RequestFailed,
+    RetryPolicy,
+    RollingWindowLimiter,
+    call_with_retries,
+    parse_retry_after,
+)
+from flywheel.domain.models import CrmRecord, Owner, Page, Pipeline, Stage
+from flywheel.ports import AssociationTarget, CrmError, Filter
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+LIST_PAGE_SIZE = 100
+BATCH_SIZE = 100
+SEARCH_PAGE_SIZE = 200
+SEARCH_RESULT_CAP = 10_000
+
+# HubSpot-defined default (unlabeled) association type ids, from -> to.
+DEFAULT_ASSOCIATION_TYPE_IDS: Mapping[tuple[str, str], int] = {
+    ("contacts", "companies"): 279,
+    ("companies", "contacts"): 280,
+    ("deals", "contacts"): 3,
+    ("contacts", "deals"): 4,
+    ("deals", "companies"): 341,
+    ("companies", "deals"): 342,
+    ("tasks", "companies"): 192,
+    ("companies", "tasks"): 191,
+    ("tasks", "contacts"): 204,
+    ("contacts", "tasks"): 203,
+    ("tasks", "deals"): 216,
+    ("deals", "tasks"): 215,
+    ("notes", "companies"): 190,
+    ("companies", "notes"): 189,
+    ("notes", "contacts"): 202,
+    ("notes", "deals"): 214,
+    ("calls", "companies"): 182,
+    ("companies", "calls"): 181,
+    ("emails", "companies"): 186,
+    ("companies", "emails"): 185,
+    ("meetings", "companies"): 188,
+    ("companies", "meetings"): 187,
+    ("line_items", "deals"): 20,
+    ("deals", "line_items"): 19,
+}
+
+# Association keys as the object endpoints may spell them -> the plural object-type names of the ports.
+_ASSOCIATION_KEY_ALIASES: Mapping[str, str] = {
+    "company": "companies",
+    "contact": "contacts",
+    "deal": "deals",
+    "task": "tasks",
+    "note": "notes",
+    "cart": "carts",
+    "line_item": "line_items",
+    "call": "calls",
+    "email": "emails",
+    "meeting": "meetings",
+    "ticket": "tickets",
+    "product": "products",
+    "quote": "quotes",
+}
+
+_SEARCH_CURSOR_PREFIX = "p1"
+
+
+def normalise_object_type(name: str) -> str:
+    """'company', 'Companies', 'line items' -> 'companies', 'companies', 'line_items'."""
+    key = name.strip().lower().replace(" ", "_")
+    return _ASSOCIATION_KEY_ALIASES.get(key, key)
+
+
+def encode_search_cursor(floor_id: str | None, offset: int) -> str:
+    """A search position: records with hs_object_id above `floor_id` (all when None), skipping `offset`."""
+    return f"{_SEARCH_CURSOR_PREFIX}:{floor_id or ''}:{offset}"
+
+
+def decode_search_cursor(cursor: str | None) -> tuple[str | None, int]:
+    if cursor is None:
+        return None, 0
+    parts = cursor.split(":")
+    if len(parts) != 3 or parts[0] != _SEARCH_CURSOR_PREFIX or not parts[2].isdigit():
+        raise ValueError(f"not a search cursor of this adapter: {cursor!r}")
+    return (parts[1] or None), int(parts[2])
+
+
+class HubSpotCrm:
+    """flywheel.ports.Crm over HubSpot (or the sandbox portal: any `api_base` speaking HubSpot's API)."""
+
+    def __init__(
+        self,
+        *,
+        api_base: str,
+        access_token: str,
+        rate_limit_per_10s: int = 190,
+        max_retries: int = 6,
+        timeout_seconds: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api_base = api_base.rstrip("/")
+        self._access_token = access_token
+        self._timeout = timeout_seconds
+        self._sleep = sleep
+        self._limiter = RollingWindowLimiter(rate_limit_per_10s, monotonic=monotonic, sleep=sleep)
+        self._policy = RetryPolicy(max_retries=max_retries)
+        self._client: Any = None
+        self._apis: dict[str, Any] = {}
+        self._client_lock = threading.Lock()
+        self._calls = 0
+        self._calls_lock = threading.Lock()
+
+    # --- Crm ---------------------------------------------------------------------------------------------------
+
+    @property
+    def calls_made(self) -> int:
+        return self._calls
+
+    def owners(self) -> list[Owner]:
+        api = self._api("owners")
+        owners: list[Owner] = []
+        after: str | None = None
+        while True:
+            page = self._call("owners page", partial(api.get_page, limit=LIST_PAGE_SIZE, after=after, archived=False))
+            for owner in page.results or []:
+                owners.append(
+                    Owner(
+                        id=str(owner.id),
+                        email=owner.email or "",
+                        first_name=owner.first_name or "",
+                        last_name=owner.last_name or "",
+                    )
+                )
+            after = _next_after(page)
+            if after is None:
+                return owners
+
+    def pipelines(self, object_type: str) -> list[Pipeline]:
+        answer = self._call(f"{object_type} pipelines", partial(self._api("pipelines").get_all, object_type))
+        pipelines: list[Pipeline] = []
+        for pipeline in answer.results or []:
+            stages = sorted(pipeline.stages or [], key=lambda s: s.display_order or 0)
+            pipelines.append(
+                Pipeline(id=str(pipeline.id), label=pipeline.label or "", stages=tuple(_stage(s) for s in stages))
+            )
+        return pipelines
+
+    def list_pages(
+        self,
+        object_type: str,
+        properties: Sequence[str],
+        *,
+        associations: Sequence[str] = (),
+        after: str | None = None,
+        archived: bool = False,
+    ) -> Iterator[Page]:
+        api = self._api("objects.basic")
+        wanted = tuple(normalise_object_type(a) for a in associations)
+        cursor = after
+        while True:
+            answer = self._call(
+                f"list {object_type}",
+                partial(
+                    api.get_page,
+                    object_type,
+                    limit=LIST_PAGE_SIZE,
+                    after=cursor,
+                    properties=list(properties) or None,
+                    associations=list(associations) or None,
+                    archived=archived,
+                ),
+            )
+            records = [_record(obj, wanted) for obj in answer.results or []]
+            if wanted:
+                records = self._complete_associations(object_type, answer.results or [], records)
+            cursor = _next_after(answer)
+            yield Page(records=tuple(records), after=cursor)
+            if cursor is None:
+                return
+
+    def search_pages(
+        self,
+        object_type: str,
+        filters: Sequence[Filter],
+        properties: Sequence[str],
+        *,
+        after: str | None = None,
+    ) -> Iterator[Page]:
+        api = self._api("objects.search")
+        floor_id, offset = decode_search_cursor(after)
+        base_filters = [_filter_json(f) for f in filters]
+        while True:
+            partition = [{"propertyName": "hs_object_id", "operator": "GT", "value": floor_id}] if floor_id else []
+            conditions = base_filters + partition
+            body: dict[str, Any] = {
+                "filterGroups": [{"filters": conditions}] if conditions else [],
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "properties": list(properties),
+                "limit": SEARCH_PAGE_SIZE,
+            }
+            if offset:
+                body["after"] = str(offset)
+            answer = self._call(f"search {object_type}", partial(api.do_search, object_type, body))
+            records = tuple(_record(obj, ()) for obj in answer.results or [])
+            following = _next_after(answer)
+            if following is None or not records:
+                yield Page(records=records, after=None)
+                return
+            next_offset = int(following) if following.isdigit() else None
+            if next_offset is None or next_offset + SEARCH_PAGE_SIZE > SEARCH_RESULT_CAP:
+                # the next page would reach past the 10,000-result cap: open a new partition above this page
+                floor_id, offset = _highest_id(records), 0
+            else:
+                offset = next_offset
+            yield Page(records=records, after=encode_search_cursor(floor_id, offset))
+
+    def read_batch(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> list[CrmRecord]:
+        api = self._api("objects.batch")
+        unique = list(dict.fromkeys(str(i) for i in ids))
+        found: dict[str, CrmRecord] = {}
+        for chunk in _chunks(unique, BATCH_SIZE):
+            body = {"inputs": [{"id": i} for i in chunk], "properties": list(properties), "propertiesWithHistory": []}
+            try:
+                answer = self._call(f"batch read {object_type}", partial(api.read, object_type, body, archived=False))
+            except CrmError as error:
+                if error.status == 404:  # none of the ids exists
+                    continue
+                raise
+            for obj in answer.results or []:
+                record = _record(obj, ())
+                found[record.id] = record
+        missing = len(unique) - len(found)
+        if missing:
+            log.info("batch read of %d %s: %d ids not found", len(unique), object_type, missing)
+        return [found[i] for i in unique if i in found]
+
+    def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+        api = self._api("objects.batch")
+        # one input per id (HubSpot refuses duplicate ids in a batch); later updates win, as if applied in order
+        merged: dict[str, dict[str, str]] = {}
+        for record_id, properties in updates:
+            merged.setdefault(str(record_id), {}).update(properties)
+        refused: list[str] = []
+        statuses: list[int] = []
+        for chunk in _chunks(list(merged.items()), BATCH_SIZE):
+            body = {"inputs": [{"id": i, "properties": props} for i, props in chunk]}
+            answer = self._call(f"batch update {object_type}", partial(api.update, object_type, body))
+            for error in getattr(answer, "errors", None) or []:
+                refused.extend(_error_ids(error))
+                statuses.append(_int_or(getattr(error, "status", None), 400))
+        if refused or statuses:
+            # applied everything that could be applied first: a batch update is safe to send again
+            status = statuses[0] if statuses else 400
+            log.warning("batch update of %d %s: %d refused", len(merged), object_type, len(refused))
+            raise CrmError(
+                f"HubSpot refused {len(refused) or 'some'} of {len(merged)} {object_type} updates",
+                status=status,
+                transient=status == 429 or status >= 500,
+            )
+
+    def create(
+        self,
+        object_type: str,
+        properties: Mapping[str, str],
+        associations: Sequence[AssociationTarget] = (),
+    ) -> CrmRecord:
+        in_body: list[dict[str, Any]] = []
+        afterwards: list[AssociationTarget] = []
+        for target in associations:
+            type_id = DEFAULT_ASSOCIATION_TYPE_IDS.get((object_type, normalise_object_type(target.to_object_type)))
+            if type_id is None:
+                afterwards.append(target)
+                continue
+            in_body.append(
+                {
+                    "to": {"id": str(target.to_id)},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
+                }
+            )
+        body = {"properties": dict(properties), "associations": in_body}
+        created = self._call(
+            f"create {object_type}",
+            partial(self._api("objects.basic").create, object_type, body),
+            repeat_safe=False,
+        )
+        record_id = str(created.id)
+        for target in afterwards:
+            # a default association is a PUT of a fixed pair: repeating it is harmless
+            self._call(
+                f"default association {object_type}->{target.to_object_type}",
+                partial(
+                    self._api("associations.basic").create_default,
+                    object_type,
+                    record_id,
+                    normalise_object_type(target.to_object_type),
+                    str(target.to_id),
+                ),
+            )
+        linked: dict[str, list[str]] = {}
+        for target in associations:
+            linked.setdefault(normalise_object_type(target.to_object_type), []).append(str(target.to_id))
+        log.info("created %s %s with %d associations", object_type, record_id, len(associations))
+        return CrmRecord(
+            id=record_id,
+            properties=_properties(created),
+            associations={k: tuple(v) for k, v in linked.items()},
+            archived=bool(getattr(created, "archived", False)),
+        )
+
+    def associated_ids(self, from_object_type: str, to_object_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        api = self._api("associations.batch")
+        to_type = normalise_object_type(to_object_type)
+        unique = list(dict.fromkeys(str(i) for i in ids))
+        linked: dict[str, dict[str, None]] = {i: {} for i in unique}  # dict as an ordered set
+        pending: list[dict[str, str]] = [{"id": i} for i in unique]
+        while pending:
+            following: list[dict[str, str]] = []
+            for chunk in _chunks(pending, BATCH_SIZE):
+                answer = self._call(
+                    f"associations {from_object_type}->{to_type}",
+                    partial(api.get_page, from_object_type, to_type, {"inputs": chunk}),
+                )
+                for result in answer.results or []:
+                    from_id = str(result._from.id)
+                    targets = linked.setdefault(from_id, {})
+                    for associated in result.to or []:
+                        targets[str(associated.to_object_id)] = None
+                    after = _next_after(result)
+                    if after is not None:
+                        following.append({"id": from_id, "after": after})
+                # errors of a 207 are ids without associations of this type: they keep an empty list
+            pending = following
+        return {i: list(targets) for i, targets in linked.items()}
+
+    def find_one(self, object_type: str, property_name: str, value: str) -> CrmRecord | None:
+        body = {
+            "filterGroups": [{"filters": [{"propertyName": property_name, "operator": "EQ", "value": value}]}],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            "properties": [property_name],
+            "limit": 1,
+        }
+        answer = self._call(
+            f"find {object_type} by {property_name}",
+            partial(self._api("objects.search").do_search, object_type, body),
+        )
+        results = answer.results or []
+        return _record(results[0], ()) if results else None
+
+    # --- plumbing ----------------------------------------------------------------------------------------------
+
+    def _api(self, name: str) -> Any:
+        """The client's API object `name`, built on first use; the client itself is built once per instance."""
+        with self._client_lock:
+            api = self._apis.get(name)
+            if api is None:
+                if self._client is None:
+                    self._client = self._build_client()
+                api = _API_FACTORIES[name](self._client)
+                self._apis[name] = api
+            return api
+
+    def _build_client(self) -> Any:
+        from hubspot import Client  # imported here: a cold start that never reaches HubSpot does not pay for it
+
+        # retry=False hands urllib3 `retries=False`: no hidden retries (of POSTs either) under our policy
+        return Client.create(
+            access_token=self._access_token,
+            host=self._api_base,
+            retry=False,
+            connection_pool_maxsize=16,
+        )
+
+    def _call(self, what: str, request: Callable[..., T], *, repeat_safe: bool = True) -> T:
+        try:
+            return call_with_retries(
+                partial(request, _request_timeout=self._timeout),
+                classify=classify_failure,
+                policy=self._policy,
+                limiter=self._limiter,
+                sleep=self._sleep,
+                repeat_safe=repeat_safe,
+                on_attempt=self._count_call,
+            )
+        except RequestFailed as failed:
+            failure = failed.failure
+            log.warning("HubSpot %s failed after %d attempt(s): status %s", what, failed.attempts, failure.status)
+            raise CrmError(
+                f"HubSpot {what} failed (status {failure.status}, {failed.attempts} attempts): {failure.message}",
+                status=failure.status,
+                transient=failure.transient,
+            ) from failed
+
+    def _count_call(self) -> None:
+        with self._calls_lock:
+            self._calls += 1
+
+    def _complete_associations(
+        self, object_type: str, objects: Sequence[Any], records: list[CrmRecord]
+    ) -> list[CrmRecord]:
+        """The list endpoint pages a record's associations when there are many: read the rest through v4."""
+        truncated: dict[str, list[str]] = {}
+        for obj in objects:
+            for key, collection in (getattr(obj, "associations", None) or {}).items():
+                if _next_after(collection) is not None:
+                    truncated.setdefault(normalise_object_type(key), []).append(str(obj.id))
+        if not truncated:
+            return records
+        complete = {to_type: self.associated_ids(object_type, to_type, ids) for to_type, ids in truncated.items()}
+        completed: list[CrmRecord] = []
+        for record in records:
+            associations = dict(record.associations)
+            for to_type, by_id in complete.items():
+                if record.id in by_id:
+                    associations[to_type] = tuple(by_id[record.id])
+            completed.append(
+                CrmRecord(
+                    id=record.id, properties=record.properties, associations=associations, archived=record.archived
+                )
+            )
+        return completed
+
+
+_API_FACTORIES: Mapping[str, Callable[[Any], Any]] = {
+    "objects.basic": lambda client: client.crm.objects.basic_api,
+    "objects.batch": lambda client: client.crm.objects.batch_api,
+    "objects.search": lambda client: client.crm.objects.search_api,
+    "associations.batch": lambda client: client.crm.associations.v4.batch_api,
+    "associations.basic": lambda client: client.crm.associations.v4.basic_api,
+    "pipelines": lambda client: client.crm.pipelines.pipelines_api,
+    "owners": lambda client: client.crm.owners.owners_api,
+}
+
+
+# --- failures ----------------------------------------------------------------------------------------------
+
+
+def classify_failure(error: Exception) -> Failure | None:
+    """A failed HTTP call as a Failure; None for anything else (a bug: let it propagate)."""
+    from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
+
+    if _is_api_exception(error):
+        status = getattr(error, "status", None)
+        if not isinstance(status, int) or status == 0:  # the client's way of reporting an SSL failure
+            return Failure(status=None, message=_scrub(str(getattr(error, "reason", "")) or type(error).__name__))
+        headers = getattr(error, "headers", None) or {}
+        retry_after = parse_retry_after(headers.get("Retry-After") if hasattr(headers, "get") else None)
+        return Failure(status=status, message=_error_summary(error), retry_after=retry_after)
+    if isinstance(error, NewConnectionError | ConnectTimeoutError):
+        # no connection, so no request: HubSpot cannot have acted on it
+        return Failure(status=None, message=type(error).__name__, sent=False)
+    if isinstance(error, HTTPError | OSError):
+        return Failure(status=None, message=type(error).__name__)
+    return None
+
+
+def _is_api_exception(error: Exception) -> bool:
+    # each API package of hubspot-api-client has its own ApiException; all derive from an OpenApiException
+    return any(cls.__name__ == "OpenApiException" for cls in type(error).__mro__)
+
+
+_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'[^']*'")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _scrub(text: str) -> str:
+    """Error text without values that may be personal data (quoted strings, email addresses)."""
+    return _EMAIL.sub("<email>", _QUOTED.sub('"…"', text))[:300]
+
+
+def _error_summary(error: Exception) -> str:
+    import json
+
+    body = getattr(error, "body", None)
+    try:
+        parsed = json.loads(body) if isinstance(body, str | bytes) and body else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        category = parsed.get("category") or "error"
+        return f"{category}: {_scrub(str(parsed.get('message', '')))}"
+    return _scrub(str(getattr(error, "reason", "") or "error"))
+
+
+# --- mapping -----------------------------------------------------------------------------------------------
+
+
+def _next_after(answer: Any) -> str | None:
+    paging = getattr(answer, "paging", None)
+    following = getattr(paging, "next", None) if paging is not None else None
+    after = getattr(following, "after", None) if following is not None else None
+    return None if after in (None, "") else str(after)
+
+
+def _properties(obj: Any) -> dict[str, str | None]:
+    raw = getattr(obj, "properties", None) or {}
+    return {str(k): (None if v is None else str(v)) for k, v in raw.items()}
+
+
+def _record(obj: Any, wanted_associations: Sequence[str]) -> CrmRecord:
+    associations: dict[str, dict[str, None]] = {name: {} for name in wanted_associations}
+    for key, collection in (getattr(obj, "associations", None) or {}).items():
+        ids = associations.setdefault(normalise_object_type(key), {})
+        for associated in getattr(collection, "results", None) or []:
+            ids[str(associated.id)] = None  # one entry per association type: keep each id once
+    return CrmRecord(
+        id=str(obj.id),
+        properties=_properties(obj),
+        associations={k: tuple(v) for k, v in associations.items()},
+        archived=bool(getattr(obj, "archived", False)),
+    )
+
+
+def _stage(stage: Any) -> Stage:
+    metadata = stage.metadata or {}
+    probability = metadata.get("probability")
+    try:
+        parsed = float(probability) if probability not in (None, "") else None
+    except (TypeError, ValueError):
+        parsed = None
+    return Stage(
+        id=str(stage.id),
+        label=stage.label or "",
+        is_closed=str(metadata.get("isClosed", "false")).strip().lower() == "true",
+        probability=parsed,
+    )
+
+
+def _filter_json(condition: Filter) -> dict[str, Any]:
+    body: dict[str, Any] = {"propertyName": condition.property_name, "operator": condition.operator}
+    if condition.value is not None:
+        body["value"] = condition.value
+    if condition.values is not None:
+        body["values"] = list(condition.values)
+    if condition.high_value is not None:
+        body["highValue"] = condition.high_value
+    return body
+
+
+def _highest_id(records: Sequence[CrmRecord]) -> str:
+    return max((r.id for r in records), key=lambda i: (len(i), i))  # numeric order of decimal ids
+
+
+def _error_ids(error: Any) -> list[str]:
+    context = getattr(error, "context", None) or {}
+    ids = context.get("ids") or context.get("id") or []
+    return [str(i) for i in ids]
+
+
+def _int_or(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
