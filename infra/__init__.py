@@ -1,0 +1,1 @@
+"""Deployment as code: Cloud Scheduler jobs, the deploy bundle, HubSpot portal provisioning."""

@@ -1,0 +1,140 @@
+"""Cloud Scheduler jobs as code: one job per scheduled run, created or updated to match this file.
+
+    python -m infra.scheduler --project P --region europe-west1 \
+        --function-base-url https://europe-west1-P.cloudfunctions.net \
+        --service-account invoker@P.iam.gserviceaccount.com
+
+Each job POSTs the function's JSON body with an OIDC token; Flywheel dedupes a redelivered trigger on job name +
+schedule time, and the retry back-off starts past the effect lease so that a retry after a timeout resumes the
+run from its checkpoint instead of finding it still held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.api_core.exceptions import NotFound
+from google.cloud import scheduler_v1
+from google.protobuf import duration_pb2, field_mask_pb2
+
+from flywheel.config import Settings
+
+TIME_ZONE = "Europe/Rome"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    job_id: str
+    function: str
+    schedule: str  # cron, in TIME_ZONE
+    description: str
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def job_specs(settings: Settings) -> list[JobSpec]:
+    """The schedule: SiRank first each night, since the retention functions read what it writes."""
+    full_run_cron_weekday = (settings.sirank.full_run_weekday + 1) % 7  # Python Monday=0, cron Sunday=0
+    return [
+        JobSpec("flywheel-sirank-recalc-daily", "sirank_recalc", "30 2 * * *", "SiRank, incremental"),
+        JobSpec(
+            "flywheel-sirank-recalc-weekly-full",
+            "sirank_recalc",
+            f"0 1 * * {full_run_cron_weekday}",
+            "SiRank, full run that rebuilds the order ledger",
+            {"mode": "full"},
+        ),
+        JobSpec("flywheel-cold-segment-daily", "cold_segment", "0 6 * * *", "Wake Up pipeline and recontact tasks"),
+        JobSpec("flywheel-nurture-step-daily", "nurture_step", "0 8 * * *", "Lukewarm 5-email sequence"),
+    ]
+
+
+def build_job(
+    spec: JobSpec,
+    *,
+    project: str,
+    region: str,
+    function_base_url: str,
+    service_account: str,
+    lease_seconds: int,
+) -> scheduler_v1.Job:
+    uri = f"{function_base_url.rstrip('/')}/{spec.function}"
+    return scheduler_v1.Job(
+        name=f"projects/{project}/locations/{region}/jobs/{spec.job_id}",
+        description=spec.description,
+        schedule=spec.schedule,
+        time_zone=TIME_ZONE,
+        http_target=scheduler_v1.HttpTarget(
+            uri=uri,
+            http_method=scheduler_v1.HttpMethod.POST,
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(spec.body).encode(),
+            oidc_token=scheduler_v1.OidcToken(service_account_email=service_account, audience=uri),
+        ),
+        attempt_deadline=duration_pb2.Duration(seconds=540),
+        retry_config=scheduler_v1.RetryConfig(
+            retry_count=5,
+            min_backoff_duration=duration_pb2.Duration(seconds=lease_seconds + 60),
+            max_backoff_duration=duration_pb2.Duration(seconds=3600),
+            max_doublings=2,
+        ),
+    )
+
+
+_UPDATABLE = ["description", "schedule", "time_zone", "http_target", "attempt_deadline", "retry_config"]
+
+
+def apply(client: scheduler_v1.CloudSchedulerClient, jobs: Sequence[scheduler_v1.Job]) -> dict[str, str]:
+    """Create missing jobs, update changed ones, leave equal ones alone. Returns job name -> what happened."""
+    outcome: dict[str, str] = {}
+    for job in jobs:
+        try:
+            current = client.get_job(name=job.name)
+        except NotFound:
+            parent = job.name.rsplit("/jobs/", 1)[0]
+            client.create_job(parent=parent, job=job)
+            outcome[job.name] = "created"
+            continue
+        if all(getattr(current, f) == getattr(job, f) for f in _UPDATABLE):
+            outcome[job.name] = "unchanged"
+            continue
+        client.update_job(job=job, update_mask=field_mask_pb2.FieldMask(paths=_UPDATABLE))
+        outcome[job.name] = "updated"
+    return outcome
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.scheduler", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--function-base-url", required=True)
+    parser.add_argument("--service-account", required=True, help="the invoker service account for OIDC tokens")
+    parser.add_argument("--dry-run", action="store_true", help="print the jobs, change nothing")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    jobs = [
+        build_job(
+            spec,
+            project=args.project,
+            region=args.region,
+            function_base_url=args.function_base_url,
+            service_account=args.service_account,
+            lease_seconds=settings.effect_lease_seconds,
+        )
+        for spec in job_specs(settings)
+    ]
+    if args.dry_run:
+        for job in jobs:
+            print(scheduler_v1.Job.to_json(job))
+        return 0
+    for name, what in apply(scheduler_v1.CloudSchedulerClient(), jobs).items():
+        print(f"{what:<9} {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
