@@ -26,7 +26,6 @@ class CrmError(Exception):
         self.transient = transient
 
 
-
 @dataclass(frozen=True, slots=True)
 class Filter:
     """One HubSpot search filter: operator is HubSpot's (EQ, NEQ, LT, LTE, GT, GTE, IN, NOT_IN, HAS_PROPERTY,
@@ -96,9 +95,7 @@ class Crm(Protocol):
         """Create one record. Never repeated blindly on failure: the caller reconciles by `flywheel_key`."""
         ...
 
-    def associated_ids(
-        self, from_object_type: str, to_object_type: str, ids: Sequence[str]
-    ) -> dict[str, list[str]]:
+    def associated_ids(self, from_object_type: str, to_object_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
         """Associations v4 batch read: for each id, the ids of the associated records."""
         ...
 
