@@ -50,6 +50,10 @@ class PortalContract(BaseModel):
     wakeup_stage_lost: str = "Non interessato"
     # the owner (by email) who works the Wake Up pipeline
     sales_assistant_email: str = "assistente.commerciale@sicomputer.it"
+    # Wake Up deal properties the assistant fills when she fixes an appointment
+    wakeup_appointment_at: str = "wakeup_appointment_at"  # datetime
+    wakeup_appointment_kind: str = "wakeup_appointment_kind"  # teams_call | visit
+    wakeup_notes: str = "wakeup_notes"
 
 
 class SirankRules(BaseModel):
@@ -81,6 +85,11 @@ class ColdRules(BaseModel):
     recontact_cooldown_days: int = 90
     reactivation_after_days: int = 10
     reactivation_template: str = "riattivazione"
+    # revenue window of the R12 figure written on each Wake Up deal
+    r12_window_days: int = 365
+    # orders closed this many days back are read from deals, not only from `last_purchase_date` (which
+    # sirank_recalc may not have refreshed yet), for the "order -> Riattivato" automation
+    recent_order_days: int = 7
 
 
 class NurtureRules(BaseModel):
