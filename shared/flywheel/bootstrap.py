@@ -62,11 +62,11 @@ def build_mailer(url: str, settings: Settings) -> Mailer:
     """`outbox://DIR`, `hubspot` (marketing single-send), `ses://REGION?from=ADDRESS`."""
     parsed = urlparse(url)
     if parsed.scheme == "outbox":
-        from flywheel.adapters.mailers import OutboxMailer
-
         directory = url.removeprefix("outbox://")
         if not directory:
             raise ConfigurationError(f"FLYWHEEL_MAILER {url!r}: expected outbox://DIR")
+        from flywheel.adapters.mailers import OutboxMailer
+
         return OutboxMailer(directory)
     if url == "hubspot" or parsed.scheme == "hubspot":
         from flywheel.adapters.mailers import HubSpotSingleSendMailer
@@ -78,11 +78,11 @@ def build_mailer(url: str, settings: Settings) -> Mailer:
             timeout_seconds=settings.hubspot_timeout_seconds,
         )
     if parsed.scheme == "ses":
-        from flywheel.adapters.mailers import SesMailer
-
         sender = parse_qs(parsed.query).get("from", [""])[0]
         if not parsed.netloc or not sender:
             raise ConfigurationError(f"FLYWHEEL_MAILER {url!r}: expected ses://REGION?from=ADDRESS")
+        from flywheel.adapters.mailers import SesMailer
+
         return SesMailer(region=parsed.netloc, sender=sender)
     raise ConfigurationError(f"FLYWHEEL_MAILER {url!r}: use outbox://DIR, hubspot or ses://REGION?from=ADDRESS")
 

@@ -36,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from flywheel.demo import run_demo
 
         return run_demo(companies=args.companies, days=args.days, seed=args.seed, workdir=args.workdir)
+    if args.command == "config":
+        return _config(markdown=args.markdown)
     if args.command == "functions":
         for name, spec in functions().items():
             print(f"{name}\t{spec.cadence}\t{(spec.module.__doc__ or '').strip().splitlines()[0]}")
@@ -70,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", default=".flywheel/demo", help="where the demo keeps its state and outbox")
 
     commands.add_parser("functions", help="list the functions")
+    config = commands.add_parser("config", help="the effective configuration (secrets masked)")
+    config.add_argument("--markdown", action="store_true", help="as a Markdown table")
     return parser
 
 
@@ -144,6 +148,20 @@ def _union_members(annotation: Any) -> tuple[Any, ...]:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return typing.get_args(annotation)
     return (annotation,)
+
+
+def _config(*, markdown: bool) -> int:
+    from flywheel.config import load_settings, reference
+
+    rows = reference(load_settings())
+    if markdown:
+        print("| variable | value |\n|---|---|")
+        for env, value in rows:
+            print(f"| `{env}` | `{value}` |")
+    else:
+        for env, value in rows:
+            print(f"{env}={value}")
+    return 0
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -149,3 +149,27 @@ class Settings(BaseSettings):
 
 def load_settings() -> Settings:
     return Settings()
+
+
+SECRET_FIELDS = frozenset({"hubspot_access_token", "hubspot_client_secret", "api_token", "coupon_secret"})
+
+
+def reference(settings: Settings, *, mask_secrets: bool = True) -> list[tuple[str, str]]:
+    """Every setting as (environment variable, JSON value), for `flywheel config` and the README."""
+    import json
+
+    rows: list[tuple[str, str]] = []
+
+    def walk(model: BaseModel, prefix: str) -> None:
+        for name, field in type(model).model_fields.items():
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                walk(value, f"{prefix}{name.upper()}__")
+                continue
+            alias = field.validation_alias
+            env = alias.choices[0] if isinstance(alias, AliasChoices) else f"{prefix}{name.upper()}"
+            shown = "***" if mask_secrets and name in SECRET_FIELDS and value else json.dumps(value, ensure_ascii=False)
+            rows.append((str(env), shown))
+
+    walk(settings, "FLYWHEEL_")
+    return rows
