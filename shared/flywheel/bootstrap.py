@@ -134,3 +134,11 @@ def instance() -> Instance:
         if _instance is None:
             _instance = Instance()
         return _instance
+
+
+def reset_instance(settings: Settings | None = None) -> Instance:
+    """Start the process-wide instance afresh (after a configuration change; tests use it between cases)."""
+    global _instance
+    with _instance_lock:
+        _instance = Instance(settings)
+        return _instance

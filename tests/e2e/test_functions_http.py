@@ -1,0 +1,131 @@
+"""The deployed shape: functions-framework serving functions/main.py, called as Scheduler and HubSpot call it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from functions_framework import create_app
+
+from flywheel.webhooks import sign_v3
+
+pytestmark = pytest.mark.sandbox
+
+MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "main.py")
+
+
+def client_for(target: str) -> Any:
+    return create_app(target=target, source=MAIN).test_client()
+
+
+def api_calls(portal: Any) -> int:
+    return int(portal.store.stats()["calls"]["total"])
+
+
+def test_a_manual_dry_run_answers_the_run_summary(portal: Any, flywheel_env: dict[str, str]) -> None:
+    response = client_for("sirank_recalc").post("/", json={"as_of": "2026-11-29", "dry_run": True})
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["function"], body["as_of"], body["dry_run"]) == ("sirank_recalc", "2026-11-29", True)
+    assert isinstance(body["summary"], dict)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"not json", b"[1, 2]", b'{"as_of": "29/11/2026"}', b'{"dry_run": "perhaps"}', b'{"surprise": 1}'],
+)
+def test_a_bad_body_gets_400_and_touches_nothing(portal: Any, flywheel_env: dict[str, str], payload: bytes) -> None:
+    before = api_calls(portal)
+
+    response = client_for("sirank_recalc").post("/", data=payload, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.get_json()["error"]
+    assert api_calls(portal) == before
+
+
+def test_only_post_runs_a_function(flywheel_env: dict[str, str]) -> None:
+    assert client_for("cold_segment").get("/").status_code == 405
+
+
+def test_with_an_api_token_configured_a_call_without_it_gets_401(
+    portal: Any, flywheel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flywheel.bootstrap import reset_instance
+
+    monkeypatch.setenv("FLYWHEEL_API_TOKEN", "s3cret")
+    reset_instance()
+    client = client_for("sirank_recalc")
+
+    refused = client.post("/", json={"dry_run": True})
+    accepted = client.post("/", json={"dry_run": True}, headers={"Authorization": "Bearer s3cret"})
+
+    assert refused.status_code == 401
+    assert accepted.status_code == 200
+
+
+def test_a_redelivered_scheduler_trigger_runs_once(portal: Any, flywheel_env: dict[str, str]) -> None:
+    client = client_for("sirank_recalc")
+    headers = {
+        "X-CloudScheduler-JobName": "flywheel-sirank-recalc-daily",
+        "X-CloudScheduler-ScheduleTime": "2026-11-29T01:30:00Z",
+    }
+
+    first = client.post("/", json={"as_of": "2026-11-29"}, headers=headers)
+    calls_after_first = api_calls(portal)
+    second = client.post("/", json={"as_of": "2026-11-29"}, headers=headers)
+
+    assert first.status_code == 200
+    assert second.status_code == 200
+    assert second.get_json()["deduplicated"] is True
+    assert api_calls(portal) == calls_after_first
+
+
+def signed(body: bytes, url: str, secret: str, *, age_seconds: float = 0) -> dict[str, str]:
+    timestamp = int((time.time() - age_seconds) * 1000)
+    return {
+        "X-HubSpot-Signature-v3": sign_v3(secret, "POST", url, body, timestamp),
+        "X-HubSpot-Request-Timestamp": str(timestamp),
+        "Content-Type": "application/json",
+    }
+
+
+@pytest.mark.parametrize("target", ["cold_segment_webhook", "nurture_step_webhook"])
+def test_a_webhook_with_a_bad_or_stale_signature_gets_401(
+    portal: Any, flywheel_env: dict[str, str], target: str
+) -> None:
+    client = client_for(target)
+    body = json.dumps([{"eventId": 1, "objectId": 1}]).encode()
+    url = "http://localhost/"
+    before = api_calls(portal)
+
+    forged = client.post("/", data=body, headers=signed(body, url, "not-the-secret"))
+    stale = client.post(
+        "/", data=body, headers=signed(body, url, flywheel_env["HUBSPOT_CLIENT_SECRET"], age_seconds=600)
+    )
+    unsigned = client.post("/", data=body, content_type="application/json")
+
+    assert [forged.status_code, stale.status_code, unsigned.status_code] == [401, 401, 401]
+    assert api_calls(portal) == before
+
+
+@pytest.mark.parametrize("target", ["cold_segment_webhook", "nurture_step_webhook"])
+def test_a_validly_signed_webhook_is_processed_and_a_redelivery_is_recognised(
+    portal: Any, flywheel_env: dict[str, str], target: str
+) -> None:
+    client = client_for(target)
+    deal_id = portal.store.create_object("deals", {"dealname": "Ordine web", "amount": "120"}, [])
+    body = json.dumps([{"eventId": 99, "objectId": int(deal_id), "subscriptionType": "deal.propertyChange"}]).encode()
+    url = "http://localhost/"
+    secret = flywheel_env["HUBSPOT_CLIENT_SECRET"]
+
+    first = client.post("/", data=body, headers=signed(body, url, secret))
+    again = client.post("/", data=body, headers=signed(body, url, secret))
+
+    assert first.status_code == 200, first.get_json()
+    assert again.status_code == 200
+    assert again.get_json()["deduplicated"] is True
