@@ -1,0 +1,341 @@
+"""Mailers: where a rendered, consent-checked email goes.
+
+- `OutboxMailer` writes each message to a folder (the local default: the demo and tests read it back).
+- `HubSpotSingleSendMailer` sends through HubSpot's marketing single-send API (production).
+- `SesMailer` sends through Amazon SES (an option for portals without marketing emails).
+
+None of them logs an email address: logs carry a short one-way digest of it instead.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage as MimeMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from flywheel.ports import EmailMessage, MailerError, SendReceipt
+
+if TYPE_CHECKING:
+    from mypy_boto3_ses import SESClient
+
+log = logging.getLogger(__name__)
+
+SENDER: Final = "SiComputer <noreply@sicomputer.it>"
+SINGLE_SEND_PATH: Final = "/marketing/v4/email/single-send"
+
+
+def address_digest(address: str) -> str:
+    """A short stable stand-in for an email address in logs: equal addresses match, none can be read back."""
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:12]
+
+
+def message_id_for(key: str) -> str:
+    """The outbox message id of an effect key: deterministic, so a resend lands on the same files."""
+    return "msg-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+# --- outbox ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SentEmail:
+    """One message as the outbox holds it."""
+
+    message_id: str
+    key: str
+    template: str
+    company_id: str
+    contact_id: str
+    to_email: str
+    subject: str
+    body_text: str
+    context: Mapping[str, str]
+    written_at: str
+
+
+class OutboxMailer:
+    """One `.eml` file (readable with any mail client) and one `.json` sidecar per message, named by a digest
+    of the effect key: no personal data in file names, and a resend of a key overwrites instead of adding."""
+
+    def __init__(self, directory: str | Path, *, now: Callable[[], datetime] | None = None) -> None:
+        self.directory = Path(directory)
+        self._now = now or (lambda: datetime.now(UTC))
+
+    def send(self, message: EmailMessage) -> SendReceipt:
+        message_id = message_id_for(message.key)
+        written_at = self._now()
+        mime = MimeMessage(policy=email.policy.default)
+        mime["From"] = SENDER
+        mime["To"] = message.to_email
+        mime["Subject"] = message.subject
+        mime["Date"] = format_datetime(written_at)
+        mime["Message-ID"] = f"<{message_id}@flywheel.sicomputer.it>"
+        mime["X-Flywheel-Key"] = message.key
+        mime["X-Flywheel-Template"] = message.template
+        mime["X-Flywheel-Company"] = message.company_id
+        mime["X-Flywheel-Contact"] = message.contact_id
+        # 8bit keeps accented Italian readable in the file instead of quoted-printable escapes
+        mime.set_content(message.body_text, charset="utf-8", cte="8bit")
+        sidecar = {
+            "message_id": message_id,
+            "key": message.key,
+            "template": message.template,
+            "company_id": message.company_id,
+            "contact_id": message.contact_id,
+            "to_email": message.to_email,
+            "subject": message.subject,
+            "body_text": message.body_text,
+            "context": dict(message.context),
+            "written_at": written_at.isoformat(),
+        }
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            # the sidecar is written last: `sent()` lists a message only once both files are complete
+            _write_atomically(self.directory / f"{message_id}.eml", mime.as_bytes(policy=_READABLE))
+            _write_atomically(
+                self.directory / f"{message_id}.json",
+                json.dumps(sidecar, ensure_ascii=False, indent=2).encode("utf-8"),
+            )
+        except OSError as error:
+            raise MailerError(f"outbox write failed: {type(error).__name__}", transient=True) from error
+        log.info("outbox: %s (%s) to %s", message_id, message.template, address_digest(message.to_email))
+        return SendReceipt(message_id=message_id, channel="outbox")
+
+    def sent(self) -> list[SentEmail]:
+        """Every message in the outbox, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        messages = []
+        for path in self.directory.glob("msg-*.json"):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            messages.append(SentEmail(**data))
+        return sorted(messages, key=lambda m: (m.written_at, m.message_id))
+
+
+# the file is for people to read: UTF-8 headers rather than RFC 2047 encoded words, and plain newlines
+_READABLE: Final = email.policy.default.clone(utf8=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write then rename, so a reader or a crash never sees half a file, and concurrent resends of one key
+    leave one whole copy."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# --- HubSpot single-send ---------------------------------------------------------------------------------------
+
+
+class HubSpotSingleSendMailer:
+    """HubSpot marketing single-send v4: the email's content is a HubSpot marketing email (by template key),
+    personalised with `customProperties`.
+
+    The effect key is the `sendId`: HubSpot sends at most one email per sendId, so repeating the request after
+    a 429, a 5xx or a lost answer cannot send twice. hubspot-api-client has no typed API for this endpoint; the
+    request goes through the client's generic `call_api` (of the transactional email package) rather than
+    `Client.api_request`, because only the former takes a timeout and raises `ApiException` with the status
+    and headers.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_base: str,
+        access_token: str,
+        email_ids: Mapping[str, int],
+        timeout_seconds: float = 30.0,
+        max_retries: int = 2,
+        max_retry_after_seconds: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._api_base = api_base.rstrip("/")
+        self._access_token = access_token
+        self._email_ids = dict(email_ids)
+        self._timeout = timeout_seconds
+        self._max_retries = max_retries
+        self._max_retry_after = max_retry_after_seconds
+        self._sleep = sleep
+        self._api_client: Any = None
+        self._lock = threading.Lock()
+
+    def send(self, message: EmailMessage) -> SendReceipt:
+        email_id = self._email_ids.get(message.template)
+        if email_id is None:
+            raise MailerError(f"no HubSpot email id configured for template {message.template!r}")
+        body = {
+            "emailId": email_id,
+            "message": {"to": message.to_email, "sendId": message.key},
+            # HubSpot writes contactProperties onto the contact record: personalisation goes in
+            # customProperties ({{ custom.NAME }} in the email) so that sending never edits CRM data
+            "contactProperties": {},
+            "customProperties": dict(message.context),
+        }
+        answer = self._post_with_retries(body, message)
+        status_id = answer.get("statusId") or answer.get("id") or message.key
+        log.info(
+            "hubspot single-send: %s (%s) to %s: %s",
+            status_id,
+            message.template,
+            address_digest(message.to_email),
+            answer.get("sendResult") or answer.get("status") or "accepted",
+        )
+        return SendReceipt(message_id=str(status_id), channel="hubspot")
+
+    def _post_with_retries(self, body: Mapping[str, Any], message: EmailMessage) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._post(body)
+            except Exception as error:
+                failure = _http_failure(error)
+                if failure is None:
+                    raise
+                status, retry_after = failure
+                transient = status is None or status == 429 or status >= 500
+                if not transient:
+                    raise MailerError(
+                        f"HubSpot single-send refused {message.template} for company {message.company_id} "
+                        f"(status {status})"
+                    ) from error
+                if attempt > self._max_retries:
+                    raise MailerError(
+                        f"HubSpot single-send failed {attempt} times (status {status})", transient=True
+                    ) from error
+                delay = 2.0 ** (attempt - 1) if retry_after is None else min(retry_after, self._max_retry_after)
+                log.warning("hubspot single-send: status %s, retrying in %.1f s", status, delay)
+                self._sleep(delay)
+
+    def _post(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        api_client = self._client()
+        response = api_client.call_api(
+            SINGLE_SEND_PATH,
+            "POST",
+            {},
+            [],
+            {"Accept": "application/json", "Content-Type": "application/json"},
+            body=dict(body),
+            post_params=[],
+            files={},
+            response_types_map={},
+            auth_settings=["oauth2"],
+            _return_http_data_only=True,
+            _preload_content=False,
+            _request_timeout=self._timeout,
+        )
+        raw = response.data if hasattr(response, "data") else response
+        try:
+            parsed = json.loads(raw) if raw else {}
+        except ValueError:
+            parsed = {}
+        return parsed if isinstance(parsed, dict) else {}
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._api_client is None:
+                from hubspot import Client  # imported here: cold starts that send nothing do not pay for it
+
+                # retry=False: no hidden urllib3 retries; this class decides what is repeated
+                client = Client.create(access_token=self._access_token, host=self._api_base, retry=False)
+                self._api_client = client.marketing.transactional.single_send_api.api_client
+            return self._api_client
+
+
+def _http_failure(error: Exception) -> tuple[int | None, float | None] | None:
+    """(status, Retry-After seconds) of a failed call; status None when no answer came; None for a bug."""
+    from urllib3.exceptions import HTTPError
+
+    if any(cls.__name__ == "OpenApiException" for cls in type(error).__mro__):
+        status = getattr(error, "status", None)
+        headers = getattr(error, "headers", None) or {}
+        retry_after = _seconds(headers.get("Retry-After") if hasattr(headers, "get") else None)
+        # the client reports SSL and similar failures with status 0: no answer, like a network error
+        return (status if isinstance(status, int) and status > 0 else None), retry_after
+    if isinstance(error, HTTPError | OSError):
+        return None, None
+    return None
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds >= 0 else None
+
+
+# --- Amazon SES ------------------------------------------------------------------------------------------------
+
+# SES error codes that mean "try again later"; any other client error is a refusal of this message
+_SES_TRANSIENT_CODES: Final = frozenset(
+    {"Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure", "RequestTimeout"}
+)
+
+
+class SesMailer:
+    """Amazon SES `SendEmail`. SES has no idempotency key: exactly-once rests on the effect executor."""
+
+    def __init__(self, *, region: str, sender: str = SENDER, client: SESClient | None = None) -> None:
+        self.region = region
+        self.sender = sender
+        self._ses = client
+        self._lock = threading.Lock()
+
+    def send(self, message: EmailMessage) -> SendReceipt:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self._client().send_email(
+                Source=self.sender,
+                Destination={"ToAddresses": [message.to_email]},
+                Message={
+                    "Subject": {"Data": message.subject, "Charset": "UTF-8"},
+                    "Body": {"Text": {"Data": message.body_text, "Charset": "UTF-8"}},
+                },
+                Tags=[
+                    {"Name": "template", "Value": _ses_tag(message.template)},
+                    {"Name": "company", "Value": _ses_tag(message.company_id)},
+                ],
+            )
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            transient = code in _SES_TRANSIENT_CODES or status == 429 or status >= 500
+            raise MailerError(f"SES refused {message.template}: {code}", transient=transient) from error
+        except BotoCoreError as error:
+            raise MailerError(f"SES unreachable: {type(error).__name__}", transient=True) from error
+        message_id = answer["MessageId"]
+        log.info("ses: %s (%s) to %s", message_id, message.template, address_digest(message.to_email))
+        return SendReceipt(message_id=message_id, channel="ses")
+
+    def _client(self) -> SESClient:
+        with self._lock:
+            if self._ses is None:
+                import boto3  # imported here: cold starts that send nothing do not pay for it
+
+                self._ses = boto3.client("ses", region_name=self.region)
+            return self._ses
+
+
+def _ses_tag(value: str) -> str:
+    """SES tag values allow only ASCII letters, digits, `_` and `-`."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in value)
+    return cleaned[:256] or "_"
