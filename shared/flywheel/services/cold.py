@@ -1,0 +1,614 @@
+"""cold_segment: the Wake Up pipeline for cold customers, recontact tasks for high-value ones gone quiet.
+
+One daily run reads the portal in a handful of paged or batched calls:
+  companies (list pages), open deals of the order pipelines (search), every Wake Up deal (search), orders of
+  the last few days (search), then associations and batch reads only for the companies something happens to.
+It decides with `flywheel.domain.segments` and acts through the EffectExecutor (exactly once per key).
+The Wake Up webhook re-reads the deals it is told about and creates the owner's appointment task.
+
+State kept in the store (besides the executor's idempotency keys): one sequence record of kind
+`cold_recontact` per company, holding the last recontact task, due for the "no activity in 10 days" check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flywheel.domain import segments
+from flywheel.domain.models import Action, Company, Contact, CrmRecord, RunRequest, RunResult
+from flywheel.mail.consent import may_email
+from flywheel.ports import Filter, SequenceRecord
+from flywheel.services.context import Ports
+from flywheel.services.effects import EffectExecutor, ExecutionReport
+from flywheel.services.mapping import (
+    company_properties,
+    contact_properties,
+    parse_date,
+    parse_number,
+    to_company,
+    to_contact,
+)
+from flywheel.services.portal import PortalSchema
+
+FUNCTION = "cold_segment"
+CADENCE = "daily"
+
+RECONTACT_KIND = "cold_recontact"
+# how far back Wake Up deals created by this function are checked against their idempotency keys
+SETTLE_DAYS = 7
+# engagements that count as the owner's activity on a company (tasks only once completed)
+ACTIVITY_TYPES = ("calls", "emails", "meetings", "notes", "tasks")
+
+
+class Request(RunRequest):
+    """`{"as_of"?, "dry_run"?}`: the daily run needs nothing more."""
+
+
+# --- reading the portal ----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Portal:
+    """What one run read: companies by id (with the effective last order), and the Wake Up deals by company."""
+
+    companies: dict[str, Company]
+    open_sales_companies: set[str]
+    wakeup_by_company: dict[str, list[segments.WakeupDeal]]
+    open_wakeup: list[segments.WakeupDeal]
+    # (deal id, flywheel_key) of Wake Up deals this function created in the last days, to settle their keys
+    recently_created: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+def _wakeup_deal_properties(ports: Ports) -> list[str]:
+    contract, schema = ports.settings.portal, ports.schema
+    new_stage = schema.wakeup_stage(contract.wakeup_stage_new)
+    return [
+        "dealname",
+        "pipeline",
+        "dealstage",
+        "createdate",
+        f"hs_date_entered_{new_stage.id}",
+        contract.wakeup_appointment_at,
+        contract.wakeup_appointment_kind,
+        contract.wakeup_notes,
+        contract.flywheel_key,
+    ]
+
+
+def _parse_instant(value: str | None) -> datetime | None:
+    """A HubSpot datetime property (ISO 8601 or epoch milliseconds) as an aware instant."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if text.lstrip("-").isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, UTC)
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC)
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+
+
+def _to_wakeup_deal(record: CrmRecord, company_id: str | None, ports: Ports) -> segments.WakeupDeal | None:
+    schema, contract, zone = ports.schema, ports.settings.portal, ports.settings.timezone
+    stage = schema.stage(schema.wakeup_pipeline.id, record.prop("dealstage") or "")
+    if stage is None:
+        return None
+    new_stage = schema.wakeup_stage(contract.wakeup_stage_new)
+    return segments.WakeupDeal(
+        id=record.id,
+        company_id=company_id,
+        stage_label=stage.label,
+        is_closed=stage.is_closed,
+        created_on=parse_date(record.prop("createdate"), zone),
+        in_stage_since=parse_date(record.prop(f"hs_date_entered_{new_stage.id}"), zone),
+        appointment_at=_parse_instant(record.prop(contract.wakeup_appointment_at)),
+        appointment_kind=record.prop(contract.wakeup_appointment_kind),
+        notes=record.prop(contract.wakeup_notes),
+        name=record.prop("dealname"),
+    )
+
+
+def _first_companies(ports: Ports, object_type: str, ids: Sequence[str]) -> dict[str, str]:
+    """The (first) company of each record, by one batched associations read."""
+    if not ids:
+        return {}
+    linked = ports.crm.associated_ids(object_type, "companies", list(ids))
+    return {record_id: companies[0] for record_id, companies in linked.items() if companies}
+
+
+def _search_all(
+    ports: Ports, object_type: str, filters: Sequence[Filter], properties: Sequence[str]
+) -> list[CrmRecord]:
+    return [record for page in ports.crm.search_pages(object_type, filters, properties) for record in page.records]
+
+
+def _open_sales_deal_companies(ports: Ports) -> set[str]:
+    schema = ports.schema
+    order_pipelines = [p for p in schema.deal_pipelines if p.id in schema.order_pipeline_ids]
+    open_stage_ids = sorted({s.id for p in order_pipelines for s in p.stages if not s.is_closed})
+    if not open_stage_ids:
+        return set()
+    filters = [
+        Filter("pipeline", "IN", values=tuple(sorted(schema.order_pipeline_ids))),
+        Filter("dealstage", "IN", values=tuple(open_stage_ids)),
+    ]
+    records = _search_all(ports, "deals", filters, ["pipeline", "dealstage"])
+    # stage ids may repeat across pipelines: keep the deals whose own pipeline calls the stage open
+    open_ids = [
+        r.id
+        for r in records
+        if (stage := schema.stage(r.prop("pipeline") or "", r.prop("dealstage") or "")) and not stage.is_closed
+    ]
+    return set(_first_companies(ports, "deals", open_ids).values())
+
+
+def _recent_orders(ports: Ports, as_of: date) -> dict[str, date]:
+    """The latest order date per company among orders closed in the last few days, straight from the deals:
+    `last_purchase_date` is refreshed by sirank_recalc and may not show today's order yet."""
+    schema, zone = ports.schema, ports.settings.timezone
+    won_stage_ids = schema.order_won_stage_ids()
+    if not won_stage_ids:
+        return {}
+    since = datetime.combine(as_of - timedelta(days=ports.settings.cold.recent_order_days), time(0), ZoneInfo(zone))
+    filters = [
+        Filter("pipeline", "IN", values=tuple(sorted(schema.order_pipeline_ids))),
+        Filter("dealstage", "IN", values=tuple(sorted(won_stage_ids))),
+        Filter("closedate", "GTE", value=str(int(since.timestamp() * 1000))),
+    ]
+    records = [
+        r
+        for r in _search_all(ports, "deals", filters, ["pipeline", "dealstage", "closedate"])
+        if schema.is_order(r.prop("pipeline"), r.prop("dealstage"))
+    ]
+    company_of = _first_companies(ports, "deals", [r.id for r in records])
+    latest: dict[str, date] = {}
+    for record in records:
+        company_id, day = company_of.get(record.id), parse_date(record.prop("closedate"), zone)
+        if company_id is None or day is None or day > as_of:
+            continue
+        latest[company_id] = max(day, latest.get(company_id, day))
+    return latest
+
+
+def _read_portal(ports: Ports, as_of: date) -> _Portal:
+    contract = ports.settings.portal
+    ports.progress("cold_segment: reading companies")
+    companies: dict[str, Company] = {}
+    for page in ports.crm.list_pages("companies", company_properties(contract)):
+        for record in page.records:
+            companies[record.id] = to_company(record, contract)
+    ports.progress(f"cold_segment: {len(companies)} companies read; reading deals")
+    open_sales = _open_sales_deal_companies(ports)
+
+    wakeup_records = _search_all(
+        ports,
+        "deals",
+        [Filter("pipeline", "EQ", value=ports.schema.wakeup_pipeline.id)],
+        _wakeup_deal_properties(ports),
+    )
+    wakeup_company = _first_companies(ports, "deals", [r.id for r in wakeup_records])
+    by_company: dict[str, list[segments.WakeupDeal]] = defaultdict(list)
+    open_wakeup: list[segments.WakeupDeal] = []
+    recently_created: list[tuple[str, str]] = []
+    settle_since = as_of - timedelta(days=SETTLE_DAYS)
+    for record in wakeup_records:
+        deal = _to_wakeup_deal(record, wakeup_company.get(record.id), ports)
+        if deal is None:
+            continue
+        key = record.prop(contract.flywheel_key)
+        if key and key.startswith(f"{segments.KEY_PREFIX}:") and (deal.created_on or as_of) >= settle_since:
+            recently_created.append((record.id, key))
+        if deal.company_id is not None:
+            by_company[deal.company_id].append(deal)
+        if not deal.is_closed:
+            open_wakeup.append(deal)
+
+    # the effective last order: the company property, or a newer order found among the recent deals
+    for company_id, day in _recent_orders(ports, as_of).items():
+        company = companies.get(company_id)
+        if company is not None and (company.last_purchase_date is None or day > company.last_purchase_date):
+            companies[company_id] = dataclasses.replace(company, last_purchase_date=day)
+    return _Portal(companies, open_sales, dict(by_company), open_wakeup, recently_created)
+
+
+def _contacts_of(ports: Ports, company_ids: Iterable[str]) -> dict[str, list[Contact]]:
+    ids = sorted(set(company_ids))
+    if not ids:
+        return {}
+    linked = ports.crm.associated_ids("companies", "contacts", ids)
+    contact_ids = sorted({cid for cids in linked.values() for cid in cids})
+    records = ports.crm.read_batch("contacts", contact_ids, contact_properties(ports.settings.portal))
+    contacts = {r.id: to_contact(r, ports.settings.portal) for r in records}
+    return {company_id: [contacts[c] for c in linked.get(company_id, []) if c in contacts] for company_id in ids}
+
+
+def _orders_of(ports: Ports, company_ids: Iterable[str]) -> dict[str, list[tuple[date, float]]]:
+    """(order date, amount) of every order of the companies, for their R12: associations, then batch reads."""
+    ids = sorted(set(company_ids))
+    if not ids:
+        return {}
+    linked = ports.crm.associated_ids("companies", "deals", ids)
+    deal_ids = sorted({d for ds in linked.values() for d in ds})
+    records = {
+        r.id: r for r in ports.crm.read_batch("deals", deal_ids, ["pipeline", "dealstage", "amount", "closedate"])
+    }
+    orders: dict[str, list[tuple[date, float]]] = {}
+    for company_id in ids:
+        found: list[tuple[date, float]] = []
+        for deal_id in linked.get(company_id, []):
+            record = records.get(deal_id)
+            if record is None or not ports.schema.is_order(record.prop("pipeline"), record.prop("dealstage")):
+                continue
+            day = parse_date(record.prop("closedate"), ports.settings.timezone)
+            if day is not None:
+                found.append((day, parse_number(record.prop("amount")) or 0.0))
+        orders[company_id] = found
+    return orders
+
+
+# --- planning --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Plan:
+    actions: list[Action] = dataclasses.field(default_factory=list)
+    segment_size: int = 0
+    excluded: Counter[str] = dataclasses.field(default_factory=Counter)
+    recontact_candidates: int = 0
+    # company id -> (spell, task key) of the recontact tasks decided this run
+    recontacts: dict[str, tuple[date, str]] = dataclasses.field(default_factory=dict)
+    # company id -> outcome of the 10-day activity check, and the email keys it produced
+    checks: dict[str, str] = dataclasses.field(default_factory=dict)
+    check_keys: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+
+def _owner_name(schema: PortalSchema, owner_id: str | None) -> str:
+    owner = schema.owner(owner_id)
+    return owner.full_name if owner else "non assegnato"
+
+
+def _not_done(ports: Ports, actions: Iterable[Action]) -> list[Action]:
+    """Drop daily safety-net actions whose key already completed, so a dry run shows only what a run would do."""
+    kept = []
+    for action in actions:
+        found = ports.state.lookup(action.key) if action.key else None
+        if found is None or found.status != "done":
+            kept.append(action)
+    return kept
+
+
+def _plan_wakeup_deals(ports: Ports, portal: _Portal, as_of: date, plan: _Plan) -> None:
+    rules, schema, contract = ports.settings.cold, ports.schema, ports.settings.portal
+    chosen: list[Company] = []
+    for company in portal.companies.values():
+        verdict = segments.cold_verdict(
+            company,
+            as_of,
+            rules,
+            has_open_sales_deal=company.id in portal.open_sales_companies,
+            wakeup_deals=portal.wakeup_by_company.get(company.id, ()),
+        )
+        if not verdict.in_segment:
+            continue
+        plan.segment_size += 1
+        if verdict.exclusion is not None:
+            plan.excluded[verdict.exclusion] += 1
+        else:
+            chosen.append(company)
+    ports.progress(f"cold_segment: {plan.segment_size} cold, {len(chosen)} new to the Wake Up pipeline")
+    if not chosen:
+        return
+    ids = [c.id for c in chosen]
+    contacts = _contacts_of(ports, ids)
+    orders = _orders_of(ports, ids)
+    new_stage = schema.wakeup_stage(contract.wakeup_stage_new)
+    for company in chosen:
+        company_contacts = contacts.get(company.id, [])
+        description = segments.wakeup_description(
+            company,
+            as_of,
+            revenue_12m=segments.r12(orders.get(company.id, []), as_of, rules.r12_window_days),
+            owner_name=_owner_name(schema, company.owner_id),
+            checklist=segments.data_care_checklist(company, company_contacts),
+        )
+        plan.actions.append(
+            segments.wakeup_deal_action(
+                company,
+                as_of,
+                pipeline_id=schema.wakeup_pipeline.id,
+                stage_id=new_stage.id,
+                assistant_id=schema.sales_assistant.id,
+                contact_ids=[c.id for c in company_contacts],
+                description=description,
+            )
+        )
+
+
+def _plan_wakeup_automations(ports: Ports, portal: _Portal, as_of: date, plan: _Plan) -> None:
+    rules, schema, contract, zone = ports.settings.cold, ports.schema, ports.settings.portal, ports.settings.timezone
+    won = schema.wakeup_stage(contract.wakeup_stage_won)
+    safety_net: list[Action] = []
+    for deal in portal.open_wakeup:
+        company = portal.companies.get(deal.company_id or "")
+        if company is None:
+            continue
+        if segments.reactivated(deal, company.last_purchase_date):
+            plan.actions.append(segments.reactivated_action(deal, won_stage_id=won.id))
+        elif deal.stage_label == schema.wakeup_stage(contract.wakeup_stage_appointment).label:
+            owner = company.owner_id or schema.sales_assistant.id
+            safety_net.append(
+                segments.appointment_task_action(deal, company.name, as_of, owner_id=owner, timezone=zone)
+            )
+        elif segments.stale_new_deal(
+            deal, as_of, rules, new_stage_label=schema.wakeup_stage(contract.wakeup_stage_new).label
+        ):
+            safety_net.append(
+                segments.reminder_task_action(
+                    deal, company.name, as_of, assistant_id=schema.sales_assistant.id, timezone=zone
+                )
+            )
+    plan.actions.extend(_not_done(ports, safety_net))
+
+
+def _plan_recontacts(ports: Ports, portal: _Portal, as_of: date, plan: _Plan) -> None:
+    rules, zone = ports.settings.cold, ports.settings.timezone
+    for company in portal.companies.values():
+        if company.last_purchase_date is None:
+            continue
+        # cheap pre-check without history, so the state store is read only for the few candidates
+        if not segments.recontact_due(company, as_of, rules, last_task_on=None):
+            continue
+        plan.recontact_candidates += 1
+        record = ports.state.get_sequence(RECONTACT_KIND, company.id)
+        data = record.data if record else {}
+        if data.get("spell") == company.last_purchase_date.isoformat():
+            continue  # this quiet spell already had its task
+        last_task_on = date.fromisoformat(data["task_on"]) if data.get("task_on") else None
+        if not segments.recontact_due(company, as_of, rules, last_task_on=last_task_on):
+            continue
+        action = segments.recontact_task_action(company, as_of, rules, owner_id=company.owner_id, timezone=zone)
+        plan.actions.append(action)
+        plan.recontacts[company.id] = (company.last_purchase_date, action.key or "")
+
+
+def _activity_times(ports: Ports, company_ids: Sequence[str]) -> dict[str, list[datetime]]:
+    """When each company's calls, emails, meetings and notes happened and its tasks were completed."""
+    times: dict[str, list[datetime]] = defaultdict(list)
+    for object_type in ACTIVITY_TYPES:
+        linked = ports.crm.associated_ids("companies", object_type, list(company_ids))
+        engagement_ids = sorted({e for es in linked.values() for e in es})
+        if not engagement_ids:
+            continue
+        properties = ["hs_timestamp", "hs_task_status", "hs_task_completion_date", "hs_lastmodifieddate"]
+        records = {r.id: r for r in ports.crm.read_batch(object_type, engagement_ids, properties)}
+        for company_id, ids in linked.items():
+            for engagement_id in ids:
+                record = records.get(engagement_id)
+                if record is None:
+                    continue
+                if object_type == "tasks":
+                    if (record.prop("hs_task_status") or "").upper() != "COMPLETED":
+                        continue
+                    moment = _parse_instant(
+                        record.prop("hs_task_completion_date") or record.prop("hs_lastmodifieddate")
+                    )
+                else:
+                    moment = _parse_instant(record.prop("hs_timestamp"))
+                if moment is not None:
+                    times[company_id].append(moment)
+    return times
+
+
+def _plan_reactivation_emails(ports: Ports, portal: _Portal, as_of: date, plan: _Plan) -> None:
+    rules, schema = ports.settings.cold, ports.schema
+    due = [r for r in ports.state.due_sequences(RECONTACT_KIND, as_of) if r.status == "waiting"]
+    if not due:
+        return
+    ports.progress(f"cold_segment: checking owner activity on {len(due)} recontacted companies")
+    reordered = {
+        r.company_id
+        for r in due
+        if (c := portal.companies.get(r.company_id)) is None
+        or c.last_purchase_date is None
+        or c.last_purchase_date.isoformat() != r.data.get("spell")
+    }
+    for company_id in reordered:
+        plan.checks[company_id] = "reordered"
+    quiet = [r for r in due if r.company_id not in reordered]
+    activity = _activity_times(ports, [r.company_id for r in quiet])
+    silent = []
+    for record in quiet:
+        created = _parse_instant(record.data.get("task_created_at"))
+        if created is not None and segments.owner_was_active(created, activity.get(record.company_id, [])):
+            plan.checks[record.company_id] = "owner_active"
+        else:
+            silent.append(record)
+    contacts = _contacts_of(ports, [r.company_id for r in silent])
+    for record in silent:
+        company = portal.companies[record.company_id]
+        consenting = [c for c in contacts.get(company.id, []) if may_email(c)]
+        emails = segments.reactivation_email_actions(
+            company,
+            date.fromisoformat(record.data["spell"]),
+            consenting,
+            template=rules.reactivation_template,
+            owner_name=_owner_name(schema, company.owner_id),
+            ecommerce_url=ports.settings.nurture.ecommerce_url,
+        )
+        plan.actions.extend(emails)
+        plan.checks[company.id] = "emailed" if emails else "no_consenting_contact"
+        plan.check_keys[company.id] = [a.key or "" for a in emails]
+
+
+# --- recording what happened -----------------------------------------------------------------------------------
+
+
+def _settle_created_deals(ports: Ports, portal: _Portal) -> int:
+    """Complete the keys of Wake Up deals that exist in HubSpot while their reservation is still pending.
+
+    A run that died between HubSpot's answer and the state write leaves the deal and a pending key; the next
+    run sees the open deal and excludes the company (already in Wake Up), so the executor would never meet
+    that key again. Reclaiming it here, once its lease ran out, records the deal that HubSpot holds.
+    """
+    settled = 0
+    now = ports.clock.now()
+    lease = timedelta(seconds=ports.settings.effect_lease_seconds)
+    for deal_id, key in portal.recently_created:
+        found = ports.state.lookup(key)
+        if found is not None and found.status == "done":
+            continue
+        reservation = ports.state.reserve(key, now=now, lease=lease)
+        if reservation.status in ("acquired", "reclaimed"):
+            ports.state.complete(key, {"id": deal_id, "reconciled": True}, now=now)
+            settled += 1
+    return settled
+
+
+def _record_recontacts(ports: Ports, plan: _Plan, report: ExecutionReport, as_of: date) -> None:
+    """A sequence record per recontact task created (or found done), due for its activity check."""
+    rules = ports.settings.cold
+    for company_id, (spell, key) in plan.recontacts.items():
+        result = report.results.get(key)
+        if not result or "id" not in result:
+            continue  # not created (transient failure): the next run decides again
+        created_at = ports.clock.now().astimezone(UTC)
+        ports.state.put_sequence(
+            _recontact_record(
+                company_id, spell, key, str(result["id"]), created_at, as_of, rules.reactivation_after_days
+            )
+        )
+
+
+def _recontact_record(
+    company_id: str, spell: date, key: str, task_id: str, created_at: datetime, as_of: date, wait_days: int
+) -> SequenceRecord:
+    return SequenceRecord(
+        kind=RECONTACT_KIND,
+        id=company_id,
+        company_id=company_id,
+        status="waiting",
+        step=1,
+        next_due=as_of + timedelta(days=wait_days),
+        data={
+            "spell": spell.isoformat(),
+            "task_key": key,
+            "task_id": task_id,
+            "task_on": as_of.isoformat(),
+            "task_created_at": created_at.isoformat(),
+        },
+    )
+
+
+def _close_checks(ports: Ports, plan: _Plan) -> None:
+    """Close each activity check, unless one of its emails is still pending (a transient failure): then the
+    next run sees the record due again and the executor reconciles the pending key."""
+    for company_id, outcome in plan.checks.items():
+        keys = plan.check_keys.get(company_id, [])
+        pending = [k for k in keys if (found := ports.state.lookup(k)) is not None and found.status != "done"]
+        if pending:
+            continue
+        record = ports.state.get_sequence(RECONTACT_KIND, company_id)
+        if record is None:
+            continue
+        record.status, record.next_due = outcome, None
+        record.data = {**record.data, "checked_on": ports.clock.today().isoformat()}
+        ports.state.put_sequence(record)
+
+
+# --- entry points ----------------------------------------------------------------------------------------------
+
+
+def _summary(plan: _Plan, report: ExecutionReport | None, crm_calls: int) -> dict[str, Any]:
+    planned = Counter(a.type for a in plan.actions)
+    done: Mapping[str, int] = report.outcomes if report else {}
+    return {
+        "cold_segment_size": plan.segment_size,
+        "excluded": {reason: plan.excluded.get(reason, 0) for reason in segments.EXCLUSION_REASONS},
+        "recontact_candidates": plan.recontact_candidates,
+        "activity_checks": dict(sorted(Counter(plan.checks.values()).items())),
+        "planned": dict(sorted(planned.items())),
+        "deals_created": done.get("created:create_deal", 0),
+        "deals_moved": done.get("moved:move_deal", 0),
+        "tasks_created": done.get("created:create_task", 0),
+        "emails_sent": done.get("sent:send_email", 0),
+        "effects": report.as_dict() if report else {},
+        "crm_calls": crm_calls,
+    }
+
+
+def run(request: Request, ports: Ports) -> RunResult:
+    as_of = request.as_of or ports.clock.today()
+    calls_before = ports.crm.calls_made
+    portal = _read_portal(ports, as_of)
+    plan = _Plan()
+    _plan_wakeup_automations(ports, portal, as_of, plan)
+    _plan_wakeup_deals(ports, portal, as_of, plan)
+    _plan_recontacts(ports, portal, as_of, plan)
+    _plan_reactivation_emails(ports, portal, as_of, plan)
+    report: ExecutionReport | None = None
+    if not request.dry_run:
+        ports.progress(f"cold_segment: carrying out {len(plan.actions)} actions")
+        report = EffectExecutor(ports).execute(plan.actions)
+        settled = _settle_created_deals(ports, portal)
+        if settled:
+            report.outcomes["reconciled:create_deal"] += settled
+        _record_recontacts(ports, plan, report, as_of)
+        _close_checks(ports, plan)
+    summary = _summary(plan, report, ports.crm.calls_made - calls_before)
+    ports.progress(
+        f"cold_segment: {summary['cold_segment_size']} cold, {summary['deals_created']} deals created, "
+        f"{summary['tasks_created']} tasks, {summary['emails_sent']} emails"
+    )
+    return RunResult(function=FUNCTION, as_of=as_of, dry_run=request.dry_run, actions=plan.actions, summary=summary)
+
+
+def WEBHOOK(events: list[dict[str, Any]], ports: Ports) -> RunResult:
+    """Wake Up stage changes pushed by a HubSpot workflow. The payload only says which deals to look at: each is
+    re-read, and only a deal now in the Wake Up pipeline at "Appuntamento fissato" gets its owner's task, once
+    per deal and appointment however many times HubSpot delivers the event."""
+    as_of = ports.clock.today()
+    calls_before = ports.crm.calls_made
+    deal_ids = sorted(
+        {
+            str(event["objectId"])
+            for event in events
+            if event.get("objectId") not in (None, "")
+            and str(event.get("subscriptionType") or "deal.").startswith("deal.")
+        }
+    )
+    plan = _Plan()
+    if deal_ids:
+        schema, contract, zone = ports.schema, ports.settings.portal, ports.settings.timezone
+        appointment = schema.wakeup_stage(contract.wakeup_stage_appointment)
+        records = [
+            r
+            for r in ports.crm.read_batch("deals", deal_ids, _wakeup_deal_properties(ports))
+            if r.prop("pipeline") == schema.wakeup_pipeline.id and r.prop("dealstage") == appointment.id
+        ]
+        company_of = _first_companies(ports, "deals", [r.id for r in records])
+        company_records = ports.crm.read_batch(
+            "companies", sorted(set(company_of.values())), [contract.company_name, "hubspot_owner_id"]
+        )
+        companies = {r.id: to_company(r, contract) for r in company_records}
+        for record in records:
+            deal = _to_wakeup_deal(record, company_of.get(record.id), ports)
+            company = companies.get(company_of.get(record.id, ""))
+            if deal is None or company is None:
+                continue
+            owner = company.owner_id or schema.sales_assistant.id
+            plan.actions.append(
+                segments.appointment_task_action(deal, company.name, as_of, owner_id=owner, timezone=zone)
+            )
+    report = EffectExecutor(ports).execute(plan.actions)
+    summary = _summary(plan, report, ports.crm.calls_made - calls_before)
+    summary["events"] = len(events)
+    summary["deals"] = len(deal_ids)
+    return RunResult(function=FUNCTION, as_of=as_of, dry_run=False, actions=plan.actions, summary=summary)
