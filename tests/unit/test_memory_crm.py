@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.config import PortalContract
 from flywheel.ports import AssociationTarget, CrmError, Filter
 from flywheel.services.mapping import parse_date
 from flywheel.services.portal import PortalSchema
-from hypothesis import given
-from hypothesis import strategies as st
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
