@@ -279,3 +279,41 @@ def test_an_order_placed_after_the_wakeup_deal_moves_it_to_riattivato_the_next_d
         ].id
     )
     assert result.summary["deals_moved"] == 1
+
+
+def test_a_silent_owner_means_reactivation_emails_to_consenting_contacts_ten_days_after_the_task(
+    portal: Portal, tmp_path: Path
+) -> None:
+    last_order = record_last_purchase_dates(portal)
+    quiet = sorted(cid for cid, day in last_order.items() if 121 <= (TODAY - day).days <= 300)[:3]
+    assert len(quiet) == 3
+    portal.crm.update_batch("companies", [(cid, {"sirank": "9000"}) for cid in quiet])
+    # the owner of the first one logs a call after the task; the others hear nothing
+    ports = ports_for(portal, tmp_path)
+    first = cold.run(cold.Request(), ports)
+    assert first.summary["tasks_created"] == 3
+    clock = ports.clock
+    assert isinstance(clock, FixedClock)
+    clock.set(clock.now() + timedelta(days=4))
+    portal.crm.create(
+        "calls",
+        {"hs_timestamp": clock.now().isoformat(), "hs_call_title": "Sentito il cliente", "hs_call_status": "COMPLETED"},
+        [AssociationTarget("companies", quiet[0])],
+    )
+    clock.set(clock.now() + timedelta(days=6))
+
+    check = cold.run(cold.Request(), ports)
+
+    contacts = portal.crm.associated_ids("companies", "contacts", quiet[1:])
+    records = portal.crm.read_batch(
+        "contacts", [c for cs in contacts.values() for c in cs], ["email", "hs_email_optout", "hs_legal_basis"]
+    )
+    consenting = {
+        r.id for r in records if r.prop("email") and r.prop("hs_email_optout") != "true" and r.prop("hs_legal_basis")
+    }
+    assert consenting  # the generated contacts mostly have an address and a legal basis
+    sent = OutboxMailer(tmp_path / "outbox").sent()
+    assert {m.contact_id for m in sent} == consenting
+    assert all(m.template == "riattivazione" and m.company_id in quiet[1:] for m in sent)
+    assert check.summary["activity_checks"].get("owner_active") == 1
+    assert check.summary["emails_sent"] == len(consenting)
