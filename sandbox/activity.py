@@ -50,9 +50,10 @@ def daily_order_chance(interval_days: float, days_since_last: int | None) -> flo
         return NEVER_BOUGHT_DAILY_CHANCE
     if days_since_last <= 0:
         return 0.0  # one order a day at most
-    rate = 1.0 / max(interval_days, 1.0)
+    interval = max(interval_days, 1.0)  # a derived interval is 0 when all orders fell on one day
+    rate = 1.0 / interval
     if days_since_last < 60:
-        chance = rate * min(1.0, days_since_last / (0.5 * interval_days))
+        chance = rate * min(1.0, days_since_last / (0.5 * interval))
     elif days_since_last < 180:
         chance = 0.9 * rate
     elif days_since_last < 1461:
