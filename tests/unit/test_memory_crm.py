@@ -313,6 +313,14 @@ def test_find_one_returns_the_live_record_with_the_value(crm: MemoryCrm) -> None
     assert crm.find_one("tasks", "flywheel_key", "cold:2:2026-03") is None
 
 
+def test_find_one_matches_as_a_hubspot_eq_search_does_ignoring_case(crm: MemoryCrm) -> None:
+    task = crm.add("tasks", {"flywheel_key": "Cold:1:2026-03"})
+
+    found = crm.find_one("tasks", "flywheel_key", "cold:1:2026-03")
+
+    assert found is not None and found.id == task
+
+
 def test_calls_are_counted_per_page_batch_and_create_but_not_for_seeding(crm: MemoryCrm) -> None:
     ids = [crm.add_company(f"C{n}") for n in range(150)]
     assert crm.calls_made == 0

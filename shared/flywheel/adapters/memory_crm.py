@@ -573,9 +573,10 @@ class MemoryCrm:
         with self._lock:
             self._count()
             self._failure_before("find_one")
-            table = self._records[object_type]
+            # the real adapter searches with EQ, so the match follows search semantics (case-insensitive text)
+            wanted = Filter(property_name, "EQ", value)
             for record_id in self._ids_after(object_type, None, lambda s: not s.archived):
-                if table[record_id].properties.get(property_name) == value:
+                if _matches(self._values_of(object_type, record_id, property_name), wanted):
                     return self._project(object_type, record_id, [property_name], ())
             return None
 
@@ -630,7 +631,8 @@ class MemoryCrm:
     def _values_of(self, object_type: str, record_id: str, property_name: str) -> list[str]:
         if property_name.startswith("associations."):
             to_type = _plural(property_name.removeprefix("associations."))
-            return sorted(self._links.get((object_type, record_id), {}).get(to_type, set()))
+            linked = self._links.get((object_type, record_id), {}).get(to_type, set())
+            return sorted(i for i in linked if not self._records[to_type][i].archived)
         value = self._records[object_type][record_id].properties.get(property_name)
         return [] if value is None or value == "" else [value]
 
