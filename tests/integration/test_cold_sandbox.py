@@ -30,7 +30,7 @@ from flywheel.services.mapping import parse_date
 pytestmark = pytest.mark.sandbox
 
 TODAY = date(2026, 11, 30)
-COMPANIES = 400
+COMPANIES = 250
 ROME = ZoneInfo("Europe/Rome")
 
 
