@@ -1,8 +1,7 @@
 """Staying inside HubSpot's ten-second rate limit, and retrying what may be retried.
 
-`RollingWindowLimiter` lets at most `limit` calls start in any rolling window (10 s by default): a call that
-would be the `limit + 1`-th in the window waits until the oldest one has left it. Each caller reserves its start
-time under a lock and sleeps outside it, so threads queue in order and none of them busy-waits.
+`RollingWindowLimiter` lets at most `limit` calls reach the server in any rolling window (10 s by default):
+a call that would be the `limit + 1`-th in the window waits until the oldest one has left it.
 
 `RetryPolicy` decides whether a failed call is tried again and after how long: 429 always (HubSpot did not
 process the request), 5xx and network errors only when repeating the request is harmless, `Retry-After` when the
@@ -16,20 +15,29 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
 
 WINDOW_SECONDS = 10.0
-# Requests reach the server a little after the client stamps them; a small margin keeps the server's window
-# from ever seeing limit + 1 calls when latencies vary. Its cost is under 3 % of throughput at the limit.
-SAFETY_MARGIN_SECONDS = 0.25
+# Covers the server and the client reading their clocks a little apart, and a call still in flight when the
+# window is checked (its arrival time is then only known to lie after its start).
+SAFETY_MARGIN_SECONDS = 0.1
 
 
 class RollingWindowLimiter:
-    """At most `limit` call starts in any `window` seconds; `limit` 0 turns the limiter off. Thread-safe."""
+    """At most `limit` calls in any rolling `window` seconds, as an honest server counts them; 0 = off.
+
+    A server counts a call when it arrives, which the client never sees: it lies between the moment the
+    request left and the moment the answer came back. So each call is stamped with its start, and re-stamped
+    with its end once it has completed (`slot()`); the `limit + 1`-th call waits until the call `limit` places
+    before it is a whole window (plus a small margin) behind. Then no server window ever holds more than
+    `limit` calls, however long the calls take. Reservations are made under a lock and slept outside it, so
+    threads queue in order and none busy-waits. Thread-safe.
+    """
 
     def __init__(
         self,
@@ -47,23 +55,39 @@ class RollingWindowLimiter:
         self._monotonic = monotonic
         self._sleep = sleep
         self._lock = threading.Lock()
-        # start times of the last `limit` calls, oldest first (reserved times may lie in the future)
-        self._starts: deque[float] = deque(maxlen=max(limit, 1))
+        # stamps of the last `limit` calls in the order they were let through: [start], then [end] once done
+        self._stamps: deque[list[float]] = deque(maxlen=max(limit, 1))
 
     def acquire(self) -> float:
-        """Wait for a free slot in the window; returns the seconds waited."""
+        """Wait for room for one call taken as instantaneous; returns the seconds waited."""
+        return self._reserve()[1]
+
+    @contextmanager
+    def slot(self) -> Iterator[float]:
+        """Wait for room for one call and hold it while the call runs; yields the seconds waited."""
+        stamp, wait = self._reserve()
+        try:
+            yield wait
+        finally:
+            if stamp is not None:
+                ended = self._monotonic()
+                with self._lock:
+                    stamp[0] = max(stamp[0], ended)
+
+    def _reserve(self) -> tuple[list[float] | None, float]:
         if self.limit == 0:
-            return 0.0
+            return None, 0.0
         with self._lock:
             now = self._monotonic()
             start = now
-            if len(self._starts) == self.limit:
-                start = max(now, self._starts[0] + self.span)
-            self._starts.append(start)
+            if len(self._stamps) == self.limit:
+                start = max(now, self._stamps[0][0] + self.span)
+            stamp = [start]
+            self._stamps.append(stamp)
         wait = start - now
         if wait > 0:
             self._sleep(wait)
-        return max(wait, 0.0)
+        return stamp, max(wait, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +172,10 @@ def call_with_retries(
     """
     retries_done = 0
     while True:
-        limiter.acquire()
-        on_attempt()
         try:
-            return request()
+            with limiter.slot():
+                on_attempt()
+                return request()
         except Exception as error:
             failure = classify(error)
             if failure is None:
