@@ -1,0 +1,342 @@
+"""sirank_recalc over the in-memory CRM and state store: what ends up in HubSpot, and what a run costs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flywheel.adapters.memory import MemoryStateStore
+from flywheel.adapters.memory_crm import MemoryCrm
+from flywheel.clock import FixedClock
+from flywheel.config import Settings
+from flywheel.domain.models import CrmRecord, Page, RunResult
+from flywheel.services import sirank
+from flywheel.services.context import Ports
+
+DAY = date(2026, 3, 31)  # a Tuesday
+ROME = ZoneInfo("Europe/Rome")
+
+
+class World:
+    """A portal, a state store and a clock that HubSpot's timestamps and the run's watermark share."""
+
+    def __init__(self) -> None:
+        self.clock = FixedClock.on(DAY)
+        self.crm = MemoryCrm.with_default_schema(now=self.clock.now)
+        self.state = MemoryStateStore()
+
+    def ports(self, crm: Any = None) -> Ports:
+        return Ports(crm=crm or self.crm, state=self.state, mailer=object(), clock=self.clock, settings=Settings())  # type: ignore[arg-type]
+
+    def run(
+        self, as_of: date | None = None, mode: str | None = None, dry_run: bool = False, crm: Any = None
+    ) -> RunResult:
+        request = sirank.Request(as_of=as_of or self.clock.today(), mode=mode, dry_run=dry_run)  # type: ignore[arg-type]
+        return sirank.run(request, self.ports(crm))
+
+    def next_day(self, days: int = 1) -> date:
+        self.clock.set(self.clock.now() + timedelta(days=days))
+        return self.clock.today()
+
+    def values(self, company_id: str) -> tuple[str | None, str | None, str | None]:
+        record = self.crm.get("companies", company_id)
+        return (record.prop("sirank"), record.prop("last_purchase_date"), record.prop("retention_segment"))
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_a_full_run_writes_sirank_last_purchase_and_segment_of_every_company(world: World) -> None:
+    buyer = world.crm.add_company("Rossi Informatica", dp_level="gold")
+    world.crm.add_order(buyer, 1000, DAY - timedelta(days=10))
+    world.crm.add_order(buyer, 500, DAY - timedelta(days=400))
+    never = world.crm.add_company("Mai Comprato")
+
+    result = world.run()
+
+    # 1000 x (1 + 0.5/12) x (1 + 0.3 x 400/3652.5) x 1.2 = 1291.06
+    assert world.values(buyer) == ("1291", (DAY - timedelta(days=10)).isoformat(), "active")
+    assert world.values(never) == ("0", None, "never")
+    assert result.summary["mode"] == "full"
+    assert result.summary["companies_scored"] == 2
+    assert {a.company_id for a in result.actions} == {buyer, never}
+
+
+def test_lost_deals_open_deals_and_other_pipelines_are_not_orders(world: World) -> None:
+    company = world.crm.add_company()
+    world.crm.add_order(company, 1000, DAY, won=False)
+    world.crm.add_deal(company, pipeline="Pipeline delle vendite", stage="Offerta inviata", amount=900)
+    world.crm.add_deal(company, pipeline="Wake Up Pipeline", stage="Riattivato", amount=800, closedate=DAY)
+    world.crm.add_order(company, 100, DAY, pipeline="Sales management")
+
+    world.run()
+
+    assert world.values(company)[0] == "104"  # 100 x (1 + 0.5/12)
+
+
+def test_a_second_run_writes_only_what_changed(world: World) -> None:
+    companies = [world.crm.add_company(f"Azienda {n}") for n in range(250)]
+    for n, company in enumerate(companies):
+        world.crm.add_order(company, 100 + n, DAY - timedelta(days=n))
+    world.run(mode="full")
+
+    world.crm.add_order(companies[0], 5000, DAY)
+    second = world.run(mode="full")
+
+    assert [a.company_id for a in second.actions] == [companies[0]]
+    assert second.actions[0].properties == {"sirank": str(round((100 + 5000) * (1 + 1 / 12)))}
+
+
+def test_a_full_run_reads_companies_and_deals_in_pages_of_one_hundred(world: World) -> None:
+    companies = [world.crm.add_company(f"Azienda {n}") for n in range(230)]
+    for company in companies:
+        world.crm.add_order(company, 100, DAY - timedelta(days=3))
+        world.crm.add_order(company, 100, DAY - timedelta(days=300))
+
+    result = world.run()
+
+    lower_bound = 3 + 5 + 3  # ceil(230/100) company pages + ceil(460/100) deal pages + ceil(230/100) updates
+    schema_calls = 2  # pipelines and owners
+    assert result.summary["api_calls"] <= lower_bound + schema_calls
+
+
+def test_a_dry_run_lists_the_updates_and_changes_nothing_anywhere(world: World) -> None:
+    company = world.crm.add_company(sirank="7")
+    world.crm.add_order(company, 1200, DAY - timedelta(days=61))
+
+    result = world.run(dry_run=True)
+
+    assert [a.as_json() for a in result.actions] == [
+        {
+            "type": "update_company",
+            "company_id": company,
+            "key": f"sirank_recalc:{company}:{DAY.isoformat()}",
+            "properties": {
+                "sirank": "1256",  # 1200 x (1 + 0.5/12) x (1 + 0.3 x 61/3652.5)
+                "last_purchase_date": (DAY - timedelta(days=61)).isoformat(),
+                "retention_segment": "lukewarm",
+            },
+        }
+    ]
+    assert world.values(company) == ("7", None, None)
+    assert world.state.get_document(sirank.META_COLLECTION, sirank.META_DOC) is None
+    assert world.state.load_checkpoint(sirank.CHECKPOINT) is None
+    assert list(world.state.iter_documents("sirank_ledger_g1")) == []
+
+
+def test_the_default_mode_is_full_without_a_ledger_then_incremental_then_full_on_the_weekly_day(world: World) -> None:
+    world.crm.add_company()
+    assert world.run().summary["mode"] == "full"
+    assert world.run(world.next_day()).summary["mode"] == "incremental"
+    sunday = world.next_day(4)
+    assert sunday.weekday() == Settings().sirank.full_run_weekday
+    assert world.run(sunday).summary["mode"] == "full"
+
+
+def test_an_incremental_run_lets_orders_leave_the_window_without_rereading_hubspot(world: World) -> None:
+    company = world.crm.add_company()
+    world.crm.add_order(company, 1000, DAY - timedelta(days=360))
+    world.run()
+    assert world.values(company)[0] == "1072"  # 1000 x (1 + 0.5/12) x (1 + 0.3 x 360/3652.5)
+
+    later = world.next_day(5)
+    result = world.run(later, mode="incremental")
+
+    assert result.summary["mode"] == "incremental"
+    assert world.values(company) == ("0", (DAY - timedelta(days=360)).isoformat(), "cold")
+    # two searches (deals, companies), the archived list, one batch update and the two schema reads
+    # (pipelines, owners); no read of the company or of its orders
+    assert result.summary["api_calls"] == 6
+
+
+def test_an_incremental_run_reads_only_what_changed(world: World) -> None:
+    companies = [world.crm.add_company(f"Azienda {n}") for n in range(300)]
+    for company in companies:
+        world.crm.add_order(company, 250, DAY - timedelta(days=200))
+    world.run()
+    world.next_day()
+    world.run()  # absorbs the companies the full run wrote
+
+    day = world.next_day()
+    world.crm.add_order(companies[7], 999, day)
+    result = world.run(day)
+
+    assert world.values(companies[7])[1] == day.isoformat()
+    assert result.summary["companies_changed"] == 1
+    # schema (2), one search page each of deals and companies, the new order's company (1), the archived
+    # list (1), one batch update
+    assert result.summary["api_calls"] <= 7
+
+
+# --- incremental == full ---------------------------------------------------------------------------------------
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("order"), st.integers(0, 5), st.integers(0, 2000), st.integers(-5, 800)),
+        st.tuples(st.just("amount"), st.integers(0, 40), st.integers(0, 9000), st.just(0)),
+        st.tuples(st.just("lose"), st.integers(0, 40), st.just(0), st.just(0)),
+        st.tuples(st.just("redate"), st.integers(0, 40), st.just(0), st.integers(0, 800)),
+        st.tuples(st.just("archive"), st.integers(0, 40), st.just(0), st.just(0)),
+        st.tuples(st.just("dp"), st.integers(0, 5), st.sampled_from(["none", "gold"]), st.just(0)),
+        st.tuples(st.just("bulk"), st.just(0), st.integers(1, 2000), st.just(0)),
+        st.tuples(st.just("company"), st.just(0), st.just(0), st.just(0)),
+        st.tuples(st.just("days"), st.just(0), st.integers(1, 200), st.just(0)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def apply(world: World, companies: list[str], operation: tuple[str, int, Any, int]) -> None:
+    kind, target, value, offset = operation
+    today = world.clock.today()
+    deals = [r.id for r in world.crm.all("deals")]
+    if kind == "order":
+        world.crm.add_order(companies[target % len(companies)], value, today - timedelta(days=offset))
+    elif kind == "company":
+        companies.append(world.crm.add_company("Nuova"))
+    elif kind == "dp":
+        world.crm.update_batch("companies", [(companies[target % len(companies)], {"dp_level": value})])
+    elif kind == "days":
+        world.next_day(value)
+    elif kind == "bulk":
+        # one HubSpot bulk edit: every deal gets a new amount under one timestamp
+        world.crm.update_batch("deals", [(deal, {"amount": str(value)}) for deal in deals])
+    elif deals:
+        deal = deals[target % len(deals)]
+        if kind == "amount":
+            world.crm.update_batch("deals", [(deal, {"amount": str(value)})])
+        elif kind == "lose":
+            world.crm.update_batch("deals", [(deal, {"dealstage": "closedlost"})])
+        elif kind == "redate":
+            closed = datetime.combine(today - timedelta(days=offset), time(23, 30), tzinfo=ROME)
+            world.crm.update_batch("deals", [(deal, {"closedate": closed.isoformat()})])
+        elif kind == "archive":
+            world.crm.archive("deals", deal)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(operations, min_size=1, max_size=4))
+def test_incremental_runs_end_where_a_full_run_would(steps: list[list[tuple[str, int, Any, int]]]) -> None:
+    world = World()
+    companies = [world.crm.add_company(f"Azienda {n}", dp_level="none") for n in range(4)]
+    for n, company in enumerate(companies[:3]):
+        world.crm.add_order(company, 100 * (n + 1), DAY - timedelta(days=100 * n))
+    world.run(mode="full")
+    for step in steps:
+        for operation in step:
+            apply(world, companies, operation)
+        world.clock.set(world.clock.now() + timedelta(hours=1))
+        incremental = world.run(world.clock.today(), mode="incremental")
+        assert incremental.summary["mode"] == "incremental"
+        check = world.run(world.clock.today(), mode="full", dry_run=True)
+        assert [a.as_json() for a in check.actions] == [], f"after {step}"
+
+
+# --- a run stopped half-way ------------------------------------------------------------------------------------
+
+
+class Killed(BaseException):
+    """The function instance dies (timeout, crash): nothing after this point runs."""
+
+
+class DyingCrm:
+    """The portal, but the instance dies at its Nth call; it records every company write that reached HubSpot."""
+
+    def __init__(self, inner: MemoryCrm, die_at_call: int | None, writes: Counter[str]) -> None:
+        self.inner = inner
+        self.die_at_call = die_at_call
+        self.writes = writes
+        self.calls = 0
+
+    def _tick(self) -> None:
+        self.calls += 1
+        if self.die_at_call is not None and self.calls >= self.die_at_call:
+            raise Killed()
+
+    @property
+    def calls_made(self) -> int:
+        return self.inner.calls_made
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._tick()
+            return attribute(*args, **kwargs)
+
+        return call
+
+    def list_pages(self, *args: Any, **kwargs: Any) -> Iterator[Page]:
+        for page in self.inner.list_pages(*args, **kwargs):
+            self._tick()
+            yield page
+
+    def search_pages(self, *args: Any, **kwargs: Any) -> Iterator[Page]:
+        for page in self.inner.search_pages(*args, **kwargs):
+            self._tick()
+            yield page
+
+    def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+        self.inner.update_batch(object_type, updates)
+        self.writes.update(company for company, _ in updates)
+        self._tick()  # dies after HubSpot acted, before the run could note it: the worst moment
+
+    def read_batch(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> list[CrmRecord]:
+        self._tick()
+        return self.inner.read_batch(object_type, ids, properties)
+
+
+@pytest.mark.parametrize("mode", ["full", "incremental"])
+# full: companies pages, deal pages, schema reads, then writes; incremental: searches, associations, writes
+@pytest.mark.parametrize("die_at_call", [2, 5, 9, 12])
+def test_a_run_killed_mid_way_then_triggered_again_scores_every_company_once(
+    world: World, mode: str, die_at_call: int
+) -> None:
+    companies = [world.crm.add_company(f"Azienda {n}") for n in range(250)]
+    for n, company in enumerate(companies):
+        world.crm.add_order(company, 10 + n, DAY - timedelta(days=n))
+    day = DAY
+    if mode == "incremental":
+        world.run(mode="full")
+        day = world.next_day()
+        world.run(day)
+        day = world.next_day()
+        for company in companies:
+            world.crm.add_order(company, 77, day)
+    writes: Counter[str] = Counter()
+
+    with pytest.raises(Killed):
+        world.run(day, mode=mode, crm=DyingCrm(world.crm, die_at_call, writes))
+    again = world.run(day, crm=DyingCrm(world.crm, None, writes))
+
+    assert again.summary["resumed_from_checkpoint"] is True
+    assert again.summary["mode"] == mode
+    assert again.summary["companies_scored"] == len(companies)
+    assert set(writes) == set(companies)
+    assert max(writes.values()) == 1, "a company was written twice"
+    check = world.run(day, mode="full", dry_run=True)
+    assert check.actions == []
+
+
+def test_a_checkpoint_of_another_day_is_dropped_and_the_new_run_starts_afresh(world: World) -> None:
+    companies = [world.crm.add_company(f"Azienda {n}") for n in range(250)]
+    for company in companies:
+        world.crm.add_order(company, 100, DAY)
+    with pytest.raises(Killed):
+        world.run(DAY, crm=DyingCrm(world.crm, 4, Counter()))
+
+    result = world.run(world.next_day())
+
+    assert result.summary["resumed_from_checkpoint"] is False
+    assert result.summary["companies_scored"] == 250
+    assert world.run(world.clock.today(), mode="full", dry_run=True).actions == []
