@@ -413,15 +413,16 @@ def _plan_reactivation_emails(ports: Ports, portal: _Portal, as_of: date, plan: 
     if not due:
         return
     ports.progress(f"cold_segment: checking owner activity on {len(due)} recontacted companies")
-    reordered = {
-        r.company_id
-        for r in due
-        if (c := portal.companies.get(r.company_id)) is None
-        or c.last_purchase_date is None
-        or c.last_purchase_date.isoformat() != r.data.get("spell")
-    }
-    for company_id in reordered:
-        plan.checks[company_id] = "reordered"
+    # a company that ordered since the task (its quiet spell ended) or left the portal gets no email
+    reordered: set[str] = set()
+    for record in due:
+        company = portal.companies.get(record.company_id)
+        if company is None or company.last_purchase_date is None:
+            plan.checks[record.company_id] = "company_gone"
+            reordered.add(record.company_id)
+        elif company.last_purchase_date.isoformat() != record.data.get("spell"):
+            plan.checks[record.company_id] = "reordered"
+            reordered.add(record.company_id)
     quiet = [r for r in due if r.company_id not in reordered]
     activity = _activity_times(ports, [r.company_id for r in quiet])
     silent = []
@@ -608,7 +609,12 @@ def WEBHOOK(events: list[dict[str, Any]], ports: Ports) -> RunResult:
                 segments.appointment_task_action(deal, company.name, as_of, owner_id=owner, timezone=zone)
             )
     report = EffectExecutor(ports).execute(plan.actions)
-    summary = _summary(plan, report, ports.crm.calls_made - calls_before)
-    summary["events"] = len(events)
-    summary["deals"] = len(deal_ids)
+    summary = {
+        "events": len(events),
+        "deals": len(deal_ids),
+        "appointments": len(plan.actions),
+        "tasks_created": report.outcomes.get("created:create_task", 0),
+        "effects": report.as_dict(),
+        "crm_calls": ports.crm.calls_made - calls_before,
+    }
     return RunResult(function=FUNCTION, as_of=as_of, dry_run=False, actions=plan.actions, summary=summary)
