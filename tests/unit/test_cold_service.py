@@ -393,3 +393,24 @@ def test_an_order_before_the_check_means_no_email(world: World) -> None:
     result = world.run()
     assert world.mailer.sent() == []
     assert result.summary["activity_checks"] == {"reordered": 1}
+
+
+def test_a_rescheduled_appointment_gives_the_owner_a_new_task(world: World) -> None:
+    company_id = world.quiet_company(300)
+    deal_id = appointment_deal(world, company_id, datetime(2026, 12, 4, 15, 0, tzinfo=ROME))
+    cold.WEBHOOK([{"objectId": deal_id}], world.ports)
+    moved = datetime(2026, 12, 9, 11, 0, tzinfo=ROME)
+    world.crm.update_batch("deals", [(deal_id, {"wakeup_appointment_at": moved.isoformat()})])
+
+    cold.WEBHOOK([{"objectId": deal_id}], world.ports)
+    cold.WEBHOOK([{"objectId": deal_id}], world.ports)
+
+    due_dates = sorted(t.properties["hs_timestamp"] or "" for t in world.tasks(company_id))
+    assert due_dates == [datetime(2026, 12, 4, 15, 0, tzinfo=ROME).isoformat(), moved.isoformat()]
+
+
+def test_webhook_events_about_other_objects_are_ignored(world: World) -> None:
+    company_id = world.quiet_company(300)
+    deal_id = appointment_deal(world, company_id, datetime(2026, 12, 4, 15, 0, tzinfo=ROME))
+    result = cold.WEBHOOK([{"objectId": deal_id, "subscriptionType": "contact.propertyChange"}], world.ports)
+    assert world.tasks() == [] and result.summary["deals"] == 0
