@@ -18,9 +18,13 @@ Property values are strings, as HubSpot's API carries them; datetimes are busine
 
 from __future__ import annotations
 
+import bisect
+import gc
+import itertools
 import math
 import random
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -179,7 +183,7 @@ class _Clock:
 
     def stamp(self, offset: int, local_seconds: int) -> str:
         """`offset` days before today at `local_seconds` after midnight in Rome (7:00-20:00), in UTC."""
-        day, utc_offset = self._day(offset)
+        day, utc_offset = self._days.get(offset) or self._day(offset)
         hours, rest = divmod(local_seconds - utc_offset, 3600)
         minutes, seconds = divmod(rest, 60)
         return f"{day}T{hours:02d}:{minutes:02d}:{seconds:02d}.000Z"
@@ -204,9 +208,29 @@ def money(value: float) -> str:
     return text or "0"
 
 
+class _Weighted:
+    """A weighted choice, with the cumulative weights computed once (random.choices redoes them every call)."""
+
+    def __init__(self, weights: Mapping[Any, float]) -> None:
+        self.population = list(weights)
+        self.cumulative = list(itertools.accumulate(weights.values()))
+        self.total = self.cumulative[-1]
+
+    def pick(self, rng: random.Random) -> Any:
+        return self.population[bisect.bisect(self.cumulative, rng.random() * self.total)]
+
+
 def _ascii_slug(text: str) -> str:
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return "".join(ch for ch in plain.lower() if ch.isalnum())
+
+
+_SEGMENTS = _Weighted(SEGMENT_WEIGHTS)
+_CATEGORIES = _Weighted(CATEGORY_WEIGHTS)
+_DP_LEVELS = _Weighted(DP_WEIGHTS)
+_LEGAL_BASES = _Weighted(LEGAL_BASIS_WEIGHTS)
+_CONTACTS_PER_COMPANY = _Weighted({1: 50, 2: 35, 3: 15})
+_SLUGS = {name: _ascii_slug(name) for name in (*_FIRST_NAMES, *_LAST_NAMES)}
 
 
 class _Builder:
@@ -220,9 +244,7 @@ class _Builder:
         self._next_id = dict(ID_BASES)
         self._domains: set[str] = set()
         self._interval = 0.0  # buying interval of the company being built (set by order_offsets)
-        provinces = [code for code, _ in schema.PROVINCES]
-        self._provinces = provinces
-        self._province_weights = [PROVINCE_WEIGHTS.get(code, 1.0) for code in provinces]
+        self._provinces = _Weighted({code: PROVINCE_WEIGHTS.get(code, 1.0) for code, _ in schema.PROVINCES})
         self._cities = dict(schema.PROVINCES)
 
     # --- plumbing ------------------------------------------------------------------------------------------
@@ -259,19 +281,17 @@ class _Builder:
     # --- the portal ---------------------------------------------------------------------------------------
 
     def build(self) -> GeneratedPortal:
-        segments = list(SEGMENT_WEIGHTS)
-        segment_weights = list(SEGMENT_WEIGHTS.values())
         for _ in range(self.count):
-            segment = self.rng.choices(segments, segment_weights)[0]
+            segment = _SEGMENTS.pick(self.rng)
             self.company(segment)
         return GeneratedPortal(self.objects, self.associations, self.profiles, self.clock.today)
 
     def company(self, segment: str) -> None:
         rng, clock = self.rng, self.clock
-        category = rng.choices(list(CATEGORY_WEIGHTS), list(CATEGORY_WEIGHTS.values()))[0]
+        category = _CATEGORIES.pick(rng)
         name, domain = self.company_name(category)
         owner_id = rng.choice(schema.SALES_REP_IDS)
-        province = rng.choices(self._provinces, self._province_weights)[0]
+        province = self._provinces.pick(rng)
         high_value_quiet = segment in ("lukewarm", "cold") and rng.random() < HIGH_VALUE_QUIET_SHARE
 
         # the order history is drawn first: the company's creation date and profile depend on it
@@ -302,7 +322,7 @@ class _Builder:
         mailboxes: set[str] = set()  # a domain is unique to its company, so unique mailboxes give unique emails
         contact_ids = [
             self.contact(company_id, name, domain, owner_id, created_offset, mailboxes)
-            for _ in range(rng.choices((1, 2, 3), (50, 35, 15))[0])
+            for _ in range(_CONTACTS_PER_COMPANY.pick(rng))
         ]
         primary = contact_ids[0]
 
@@ -355,7 +375,7 @@ class _Builder:
     def dp_level(self, segment: str) -> str:
         if segment in ("never", "lost"):
             return "none"
-        return self.rng.choices(list(DP_WEIGHTS), list(DP_WEIGHTS.values()))[0]
+        return _DP_LEVELS.pick(self.rng)
 
     def available_credit(self) -> str:
         rng = self.rng
@@ -566,7 +586,7 @@ class _Builder:
         rng, clock = self.rng, self.clock
         first = rng.choice(_FIRST_NAMES)
         last = rng.choice(_LAST_NAMES)
-        mailbox = _ascii_slug(first) + "." + _ascii_slug(last)
+        mailbox = f"{_SLUGS[first]}.{_SLUGS[last]}"
         if mailbox in mailboxes:
             mailbox += str(len(mailboxes) + 1)
         mailboxes.add(mailbox)
@@ -584,7 +604,7 @@ class _Builder:
         if consent < 0.12 and consent >= 0.04:  # 8% opted out of every email
             properties["hs_email_optout"] = "true"
         if not (0.12 <= consent < 0.20):  # 8% without a legal basis for processing
-            properties["hs_legal_basis"] = rng.choices(list(LEGAL_BASIS_WEIGHTS), list(LEGAL_BASIS_WEIGHTS.values()))[0]
+            properties["hs_legal_basis"] = _LEGAL_BASES.pick(rng)
         if rng.random() < 0.7:
             properties["phone"] = f"+39 3{rng.randint(20, 99)} {rng.randint(1000000, 9999999)}"
         offset = max(1, created_offset - rng.randint(0, 200))
@@ -727,6 +747,14 @@ def generate_portal(companies: int, seed: int, today: date) -> GeneratedPortal:
     """
     if companies < 0:
         raise ValueError("the number of companies cannot be negative")
-    portal = _Builder(companies, seed, today).build()
+    # hundreds of thousands of small dicts and no reference cycles: the cyclic collector would only rescan
+    # the growing heap again and again (a third of the time), so it waits until the portal is built
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        portal = _Builder(companies, seed, today).build()
+    finally:
+        if collecting:
+            gc.enable()
     portal.seed = seed
     return portal
