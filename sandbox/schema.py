@@ -343,14 +343,8 @@ _COMPANY = [
     _hs("domain", "Dominio", "string", "companyinformation"),
     _hs("phone", "Telefono", "string", "companyinformation", field_type="phonenumber"),
     _hs("city", "Città", "string", "companyinformation"),
-    _prop(
-        "province",
-        "Provincia",
-        "enumeration",
-        "companyinformation",
-        options=[(code, name) for code, name in PROVINCES],
-        description="Sigla della provincia (due lettere)",
-    ),
+    # free text, as in most portals: the sigla is a convention (checked by the Wake Up data-care checklist)
+    _prop("province", "Provincia", "string", "companyinformation", description="Sigla della provincia (due lettere)"),
     _owner_property("companyinformation"),
     _prop(
         "customer_category",
@@ -498,7 +492,13 @@ _TASK = [
         "Tipo di attività",
         "enumeration",
         "task",
-        options=[("CALL", "Chiamata"), ("EMAIL", "Email"), ("TODO", "Da fare")],
+        options=[
+            ("CALL", "Chiamata"),
+            ("EMAIL", "Email"),
+            ("MEETING", "Riunione"),
+            ("LINKED_IN", "LinkedIn"),
+            ("TODO", "Da fare"),
+        ],
     ),
     _hs("hs_timestamp", "Data di scadenza", "datetime", "task"),
     _hs("hs_task_completion_date", "Data di completamento", "datetime", "task", read_only=True),
