@@ -22,6 +22,9 @@ from flywheel.runner import run_function
 from flywheel.services.registry import FunctionSpec, functions
 
 
+RUNS_FIRST = frozenset({"sirank_recalc"})
+
+
 @dataclass
 class FunctionTally:
     runs: int = 0
@@ -74,7 +77,8 @@ def run_demo(*, companies: int = 3000, days: int = 90, seed: int = 7, workdir: s
         )
         instance = Instance(settings)
         portal = generate_portal(companies, seed, start)
-        specs = functions()
+        # the same order as the production schedule: SiRank at night, then the functions that read what it wrote
+        specs = dict(sorted(functions().items(), key=lambda item: (item[0] not in RUNS_FIRST, item[0])))
         tallies: dict[str, FunctionTally] = defaultdict(FunctionTally)
         placed: dict[str, date] = {}
         new_orders = 0
