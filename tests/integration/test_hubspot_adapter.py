@@ -318,3 +318,25 @@ def test_a_create_that_meets_a_server_error_is_not_repeated_and_reported_as_tran
     assert failed.value.status in (502, 503, 504)
     assert crm.calls_made == 1
     assert stats(server)["calls"]["by_endpoint"] == {CREATE_ENDPOINT: 1}
+
+
+def test_a_refused_create_says_which_property_and_why_but_never_the_values(
+    server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    crm = adapter_for(server)
+    with caplog.at_level("DEBUG", logger="flywheel"), pytest.raises(CrmError) as refused:
+        crm.create("contacts", {"email": "anna.rossi@example.it", "hs_email_optout": "Anna Rossi"})
+    message = str(refused.value)
+    assert refused.value.status == 400 and not refused.value.transient
+    assert "hs_email_optout" in message
+    for personal in ("anna.rossi@example.it", "Anna Rossi"):
+        assert personal not in message
+        assert personal not in caplog.text
+    assert server.store.counts()["contacts"] == 0
+
+
+def test_a_search_cursor_from_anywhere_else_is_refused_before_any_call(server: Any) -> None:
+    crm = adapter_for(server)
+    with pytest.raises(ValueError):
+        next(crm.search_pages("companies", [], [], after="400"))
+    assert crm.calls_made == 0

@@ -529,13 +529,23 @@ def _is_api_exception(error: Exception) -> bool:
     return any(cls.__name__ == "OpenApiException" for cls in type(error).__mro__)
 
 
-_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'[^']*'")
+_QUOTED = re.compile(r"(\"(?:[^\"\\]|\\.)*\"|'[^']*')(\s*:)?")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# quoted text kept in error messages: error codes (INVALID_EMAIL) and property names (hs_email_optout)
+_HARMLESS = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
 
 
 def _scrub(text: str) -> str:
-    """Error text without values that may be personal data (quoted strings, email addresses)."""
-    return _EMAIL.sub("<email>", _QUOTED.sub('"…"', text))[:300]
+    """Error text without values that may be personal data: quoted text is kept only when it is a JSON key,
+    an error code or a property name; email addresses go wherever they are."""
+
+    def keep_or_hide(match: re.Match[str]) -> str:
+        quoted, colon = match.group(1), match.group(2)
+        if colon or _HARMLESS.fullmatch(quoted[1:-1]):
+            return match.group(0)
+        return quoted[0] + "…" + quoted[-1]
+
+    return _EMAIL.sub("<email>", _QUOTED.sub(keep_or_hide, text))[:500]
 
 
 def _error_summary(error: Exception) -> str:
