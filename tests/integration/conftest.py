@@ -73,6 +73,12 @@ def firestore_emulator_host() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def firestore_project(firestore_emulator_host: str) -> str:
+    """The emulator project the fixtures use (e.g. for FLYWHEEL_STATE=firestore://PROJECT in a bootstrap test)."""
+    return FIRESTORE_PROJECT
+
+
+@pytest.fixture(scope="session")
 def firestore_client(firestore_emulator_host: str) -> Iterator[Any]:
     """One google.cloud.firestore.Client on the emulator, shared by the session's stores."""
     from google.cloud import firestore

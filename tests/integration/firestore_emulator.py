@@ -22,6 +22,10 @@ from pathlib import Path
 
 EMULATOR_MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 JAR_IN_SDK = Path("platform/cloud-firestore-emulator/cloud-firestore-emulator.jar")
+# For a test session of a minute or two on a small machine, the quick (C1) compiler and the serial collector
+# start sooner and answer faster than the JVM's server defaults (about twice as fast on 2 cores).
+# $FIRESTORE_EMULATOR_JAVA_OPTS replaces them.
+DEFAULT_JAVA_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 def find_emulator_jar() -> Path | None:
@@ -111,7 +115,9 @@ class FirestoreEmulator:
             raise RuntimeError(f"cannot start the Firestore emulator: {unavailable_reason()}")
         log_file = tempfile.NamedTemporaryFile(prefix="firestore-emulator-", suffix=".log", delete=False)  # noqa: SIM115
         self.log_path = Path(log_file.name)
-        command = [java, "-Duser.language=en", "-cp", str(jar), EMULATOR_MAIN_CLASS]
+        java_opts = os.environ.get("FIRESTORE_EMULATOR_JAVA_OPTS", DEFAULT_JAVA_OPTS).split()
+        # -Duser.language=en as in the wrapper script: the emulator only has English messages
+        command = [java, "-Duser.language=en", *java_opts, "-cp", str(jar), EMULATOR_MAIN_CLASS]
         command += ["--host", self.host, "--port", str(self.port)]
         # its own session: a Ctrl-C in the terminal reaches pytest, which then stops the emulator in order
         self.process = subprocess.Popen(
