@@ -241,15 +241,23 @@ class HubSpotCrm:
             answer = self._call(f"search {object_type}", partial(api.do_search, object_type, body))
             records = tuple(_record(obj, ()) for obj in _results(answer))
             following = _next_after(answer)
-            if following is None or not records:
+            next_offset = int(following) if following is not None and following.isdigit() else None
+            if following is None:
                 yield Page(records=records, after=None)
                 return
-            next_offset = int(following) if following.isdigit() else None
-            if next_offset is None or next_offset + SEARCH_PAGE_SIZE > SEARCH_RESULT_CAP:
+            if next_offset is not None and next_offset + SEARCH_PAGE_SIZE <= SEARCH_RESULT_CAP:
+                offset = next_offset
+            elif records:
                 # the next page would reach past the 10,000-result cap: open a new partition above this page
                 floor_id, offset = _highest_id(records), 0
             else:
-                offset = next_offset
+                # nothing on this page to partition above (all of it still settling into the index): a new
+                # partition would start over, so end here rather than loop; the next run sees the rest
+                log.warning("search of %s ended at an empty page at the result cap", object_type)
+                yield Page(records=records, after=None)
+                return
+            # a page may be short, even empty, while records settle into the search index: go on while
+            # HubSpot says there is more
             yield Page(records=records, after=encode_search_cursor(floor_id, offset))
 
     def read_batch(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> list[CrmRecord]:
