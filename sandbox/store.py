@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import gc
 import json
 import math
 import random
@@ -27,7 +28,7 @@ from typing import Any
 
 from sandbox import associations as assoc
 from sandbox import schema
-from sandbox.search import InvalidFilter, Normalized, compile_filter, normalize, to_epoch_ms
+from sandbox.search import NUMERIC_KINDS, InvalidFilter, Normalized, compile_filter, normalize, to_epoch_ms
 
 MAX_BATCH_INPUTS = 100
 MAX_LIST_LIMIT = 100
@@ -178,6 +179,54 @@ class _Settings:
     latency_ms: int = 0
 
 
+class _RangeIndex:
+    """Ids ordered by a numeric property value (ties by id): range filters by bisection, and sort order."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[float, int]] = []
+        self.ids: list[str] = []
+        self.key_of: dict[str, tuple[float, int]] = {}
+
+    @classmethod
+    def build(cls, values: Iterable[tuple[str, Normalized | None]]) -> _RangeIndex:
+        index = cls()
+        entries = sorted((value, int(object_id)) for object_id, value in values if isinstance(value, float))
+        index.keys = entries
+        index.ids = [str(object_id) for _value, object_id in entries]
+        index.key_of = dict(zip(index.ids, entries, strict=True))
+        return index
+
+    def put(self, object_id: str, value: Normalized | None) -> None:
+        old = self.key_of.pop(object_id, None)
+        if old is not None:
+            position = bisect.bisect_left(self.keys, old)
+            del self.keys[position]
+            del self.ids[position]
+        if isinstance(value, float):
+            key = (value, int(object_id))
+            position = bisect.bisect_left(self.keys, key)
+            self.keys.insert(position, key)
+            self.ids.insert(position, object_id)
+            self.key_of[object_id] = key
+
+    def slice_bounds(self, low: float, low_inclusive: bool, high: float, high_inclusive: bool) -> tuple[int, int]:
+        start = (
+            bisect.bisect_left(self.keys, (low, -1))
+            if low_inclusive
+            else bisect.bisect_right(self.keys, (low, math.inf))  # type: ignore[arg-type]
+        )
+        end = (
+            bisect.bisect_right(self.keys, (high, math.inf))  # type: ignore[arg-type]
+            if high_inclusive
+            else bisect.bisect_left(self.keys, (high, -1))
+        )
+        return start, end
+
+    def between(self, low: float, low_inclusive: bool, high: float, high_inclusive: bool) -> set[str]:
+        start, end = self.slice_bounds(low, low_inclusive, high, high_inclusive)
+        return set(self.ids[start:end]) if start < end else set()
+
+
 class PortalStore:
     """One sandbox portal: the generated content plus everything written through the API since the last reset."""
 
@@ -200,7 +249,13 @@ class PortalStore:
         if companies > 0:
             from sandbox.generator import generate_portal
 
-            portal = generate_portal(companies, seed, today or date.today())
+            gc_was_enabled = gc.isenabled()
+            gc.disable()  # as in _load_initial: no cycles, so do not let the collector rescan a growing heap
+            try:
+                portal = generate_portal(companies, seed, today or date.today())
+            finally:
+                if gc_was_enabled:
+                    gc.enable()
             self._initial_objects = portal.objects
             self._initial_associations = list(portal.associations)
         self.reset()
@@ -216,6 +271,8 @@ class PortalStore:
             # (from type, to type) -> from id -> to id -> type ids
             self._links: dict[tuple[str, str], dict[str, dict[str, list[int]]]] = {}
             self._value_indexes: dict[tuple[str, str], dict[Normalized, set[str]]] = {}
+            self._range_indexes: dict[tuple[str, str], _RangeIndex] = {}
+            self._archived_count: Counter[str] = Counter()
             self._histories: dict[str, dict[str, _History]] = {name: {} for name in assoc.OBJECT_TYPES}
             self._generations: Counter[str] = Counter()
             self._search_cache: OrderedDict[Any, tuple[int, list[str], int]] = OrderedDict()
@@ -689,6 +746,152 @@ class PortalStore:
         if cached is not None and cached[0] == generation and cached[2] == 0:
             self._search_cache.move_to_end(key)
             return cached[1]
+
+        compiled_groups = []
+        try:
+            for group in groups:
+                filters = group.get("filters") or []
+                compiled_groups.append(
+                    [(spec, *compile_filter(spec, self._kind_function(object_type))) for spec in filters]
+                )
+        except InvalidFilter as error:
+            raise bad_request(str(error)) from error
+
+        records = self._records[object_type]
+        query_names = QUERY_PROPERTIES.get(object_type, ())
+
+        def matches(object_id: str, visible: Mapping[str, str], group: list[tuple[Any, str, Any]]) -> bool:
+            return all(
+                self._filter_matches(object_type, object_id, visible, spec, name, test) for spec, name, test in group
+            )
+
+        def matches_query(visible: Mapping[str, str]) -> bool:
+            return not query or any(query in str(visible.get(name, "")).lower() for name in query_names)
+
+        # Records written within the lag are judged on the version search still shows, one by one; everything
+        # else through the indexes: a filter group whose filters are all indexed is the intersection of its sets.
+        if len(compiled_groups) == 1 and not histories and not query:
+            aligned = self._aligned_scan(object_type, compiled_groups[0], sorts)
+            if aligned is not None:
+                self._remember_search(key, generation, aligned, 0)
+                return aligned
+        matched: set[str] = set()
+        for group in compiled_groups or [[]]:
+            indexed: list[set[str]] = []
+            residual = []
+            for spec, name, test in group:
+                found = self._indexed(object_type, spec, name)
+                if found is None:
+                    residual.append((spec, name, test))
+                else:
+                    indexed.append(found)
+            if indexed:
+                indexed.sort(key=len)
+                pool: set[str] = indexed[0] if len(indexed) == 1 else indexed[0].intersection(*indexed[1:])
+            else:
+                pool = set(records)
+            if residual or query or self._archived_count[object_type]:
+                pool = {
+                    object_id
+                    for object_id in pool
+                    if (record := records.get(object_id)) is not None
+                    and not record.archived
+                    and matches(object_id, record.properties, residual)
+                    and matches_query(record.properties)
+                }
+            matched = matched | pool if matched else pool
+        if histories:
+            matched -= set(histories)
+            for object_id in histories:
+                record = records[object_id]
+                visible = self._visible_properties(object_type, record, lag, now)
+                if (
+                    visible is not None
+                    and not record.archived
+                    and matches_query(visible)
+                    and any(matches(object_id, visible, group) for group in compiled_groups or [[]])
+                ):
+                    matched.add(object_id)
+        ordered = self._ordered(object_type, matched, sorts)
+        self._remember_search(key, generation, ordered, len(histories))
+        return ordered
+
+    def _remember_search(self, key: Any, generation: int, ordered: list[str], unsettled: int) -> None:
+        self._search_cache[key] = (generation, ordered, unsettled)
+        if len(self._search_cache) > SEARCH_CACHE_SIZE:
+            self._search_cache.popitem(last=False)
+
+    def _aligned_scan(
+        self, object_type: str, group: list[tuple[Any, str, Any]], sorts: list[tuple[str, bool]]
+    ) -> list[str] | None:
+        """Fast path for one filter group with a range filter on the sort property (the usual way to page past
+        10,000 results: hs_object_id > last id, sorted by hs_object_id; or a date window sorted by that date).
+        The slice of the sort index between the bounds is already in order; the other filters only thin it out.
+        Returns None when the query does not have that shape."""
+        if len(sorts) > 1:
+            return None
+        name, descending = sorts[0] if sorts else ("hs_object_id", False)
+        kind = self._kind_function(object_type)(name)
+        if kind not in NUMERIC_KINDS or name not in self._properties[object_type]:
+            return None
+        index = self._range_index(object_type, name, kind)
+        start, end = 0, len(index.ids)
+        bounded = False
+        others = []
+        for spec, filter_name, test in group:
+            bounds = _range_bounds(spec, kind) if filter_name == name else None
+            if bounds is None:
+                others.append((spec, filter_name, test))
+                continue
+            low, high = index.slice_bounds(*bounds)
+            start, end = max(start, low), min(end, high)
+            bounded = True
+        if not bounded:
+            return None
+        candidates = index.ids[start:end] if start < end else []
+        records = self._records[object_type]
+        sets = []
+        residual = []
+        for spec, filter_name, test in others:
+            found = self._indexed(object_type, spec, filter_name)
+            if found is None:
+                residual.append((spec, filter_name, test))
+            else:
+                sets.append(found)
+        if sets:
+            sets.sort(key=len)
+            allowed = sets[0] if len(sets) == 1 else sets[0].intersection(*sets[1:])
+            if len(allowed) * 8 < len(candidates):  # few matches: order them instead of scanning the slice
+                low_key = index.keys[start] if start < end else None
+                high_key = index.keys[end - 1] if start < end else None
+                candidates = sorted(
+                    (
+                        object_id
+                        for object_id in allowed
+                        if (found_key := index.key_of.get(object_id)) is not None
+                        and low_key is not None
+                        and high_key is not None
+                        and low_key <= found_key <= high_key
+                    ),
+                    key=index.key_of.__getitem__,
+                )
+            else:
+                candidates = [object_id for object_id in candidates if object_id in allowed]
+        if residual or self._archived_count[object_type]:
+            candidates = [
+                object_id
+                for object_id in candidates
+                if not (record := records[object_id]).archived
+                and all(
+                    self._filter_matches(object_type, object_id, record.properties, spec, filter_name, test)
+                    for spec, filter_name, test in residual
+                )
+            ]
+        if descending:
+            candidates.reverse()
+        return candidates
+
+    def _kind_function(self, object_type: str) -> Callable[[str], str]:
         definitions = self._properties[object_type]
 
         def kind_of(name: str) -> str:
@@ -698,47 +901,7 @@ class PortalStore:
                 return "number"
             return str(definitions.get(name, {}).get("type", "string"))
 
-        compiled_groups = []
-        try:
-            for group in groups:
-                filters = group.get("filters") or []
-                compiled_groups.append([(spec, *compile_filter(spec, kind_of)) for spec in filters])
-        except InvalidFilter as error:
-            raise bad_request(str(error)) from error
-
-        candidates = self._candidates(object_type, compiled_groups)
-        if histories:
-            candidates = None if candidates is None else candidates | set(histories)
-        records = self._records[object_type]
-        pool: Iterable[Record] = (
-            records.values() if candidates is None else (records[i] for i in candidates if i in records)
-        )
-        query_names = QUERY_PROPERTIES.get(object_type, ())
-        matches: list[tuple[Record, Mapping[str, str]]] = []
-        for record in pool:
-            if record.archived:
-                continue
-            visible = (
-                self._visible_properties(object_type, record, lag, now) if record.id in histories else record.properties
-            )
-            if visible is None:
-                continue
-            if query and not any(query in str(visible.get(name, "")).lower() for name in query_names):
-                continue
-            if compiled_groups and not any(
-                all(
-                    self._filter_matches(object_type, record.id, visible, spec, name, test)
-                    for spec, name, test in group
-                )
-                for group in compiled_groups
-            ):
-                continue
-            matches.append((record, visible))
-        ordered = self._sorted(object_type, matches, sorts)
-        self._search_cache[key] = (generation, ordered, len(histories))
-        if len(self._search_cache) > SEARCH_CACHE_SIZE:
-            self._search_cache.popitem(last=False)
-        return ordered
+        return kind_of
 
     def _filter_matches(
         self,
@@ -765,44 +928,34 @@ class PortalStore:
             return test(object_id)
         return test(visible.get(name))
 
-    def _candidates(self, object_type: str, compiled_groups: list[list[tuple[Any, str, Any]]]) -> set[str] | None:
-        """Ids that can match (a superset), from indexes; None when some filter group needs a full scan."""
-        if not compiled_groups:
-            return None
-        union: set[str] = set()
-        for group in compiled_groups:
-            best: set[str] | None = None
-            for spec, name, _test in group:
-                narrowed = self._indexed(object_type, spec, name)
-                if narrowed is not None and (best is None or len(narrowed) < len(best)):
-                    best = narrowed
-            if best is None:
-                return None
-            union |= best
-        return union
-
     def _indexed(self, object_type: str, spec: Mapping[str, Any], name: str) -> set[str] | None:
+        """The exact set of ids (archived ones included) a filter matches, when an index can tell; else None."""
         operator = spec.get("operator")
-        if operator not in ("EQ", "IN"):
-            return None
-        raw_values = [spec.get("value")] if operator == "EQ" else list(spec.get("values") or [])
+        kind = self._kind_function(object_type)(name)
         if name.startswith("associations."):
+            if operator not in ("EQ", "IN"):
+                return None
             to_type = assoc.normalize_object_type(name.split(".", 1)[1])
             if to_type is None:
                 return set()
+            raw_values = [spec.get("value")] if operator == "EQ" else list(spec.get("values") or [])
             reverse = self._links.get((to_type, object_type), {})
             return {linked for value in raw_values for linked in reverse.get(str(value), {})}
-        if name == "hs_object_id":
-            return {str(value) for value in raw_values}
-        definition = self._properties[object_type].get(name)
-        if definition is None:
-            return set()
-        kind = str(definition.get("type", "string"))
-        index = self._value_index(object_type, name, kind)
-        found: set[str] = set()
-        for value in raw_values:
-            found |= index.get(normalize(value, kind), set())  # type: ignore[arg-type]
-        return found
+        if name not in self._properties[object_type]:
+            return set() if operator in ("EQ", "IN", "LT", "LTE", "GT", "GTE", "BETWEEN", "HAS_PROPERTY") else None
+        if operator in ("EQ", "IN"):
+            raw_values = [spec.get("value")] if operator == "EQ" else list(spec.get("values") or [])
+            index = self._value_index(object_type, name, kind)
+            found: set[str] = set()
+            for value in raw_values:
+                normalized = normalize(value, kind)
+                if normalized is not None:
+                    found |= index.get(normalized, set())
+            return found
+        bounds = _range_bounds(spec, kind)
+        if bounds is not None:
+            return self._range_index(object_type, name, kind).between(*bounds)
+        return None
 
     def _value_index(self, object_type: str, name: str, kind: str) -> dict[Normalized, set[str]]:
         index = self._value_indexes.get((object_type, name))
@@ -815,24 +968,46 @@ class PortalStore:
             self._value_indexes[(object_type, name)] = index
         return index
 
-    def _sorted(
-        self, object_type: str, matches: list[tuple[Record, Mapping[str, str]]], sorts: list[tuple[str, bool]]
-    ) -> list[str]:
-        matches.sort(key=lambda match: int(match[0].id))
-        for name, descending in reversed(sorts):
-            kind = (
-                "number"
-                if name == "hs_object_id"
-                else str(self._properties[object_type].get(name, {}).get("type", "string"))
+    def _range_index(self, object_type: str, name: str, kind: str) -> _RangeIndex:
+        index = self._range_indexes.get((object_type, name))
+        if index is None:
+            index = _RangeIndex.build(
+                (record.id, normalize(record.properties.get(name), kind))
+                for record in self._records[object_type].values()
             )
-            with_value = []
-            without_value = []
-            for match in matches:
-                value = normalize(match[1].get(name) if name != "hs_object_id" else match[0].id, kind)
-                (without_value if value is None else with_value).append((value, match))
-            with_value.sort(key=lambda pair: pair[0], reverse=descending)  # type: ignore[arg-type,return-value]
-            matches = [match for _value, match in with_value] + [match for _value, match in without_value]
-        return [record.id for record, _visible in matches]
+            self._range_indexes[(object_type, name)] = index
+        return index
+
+    def _ordered(self, object_type: str, matched: set[str], sorts: list[tuple[str, bool]]) -> list[str]:
+        """Matched ids in the requested order (by id when none); records without the sort value go last."""
+        kind_of = self._kind_function(object_type)
+        if len(sorts) <= 1:
+            name, descending = sorts[0] if sorts else ("hs_object_id", False)
+            kind = kind_of(name)
+            if kind in NUMERIC_KINDS and name in self._properties[object_type]:
+                in_order = [
+                    object_id for object_id in self._range_index(object_type, name, kind).ids if object_id in matched
+                ]
+                if descending:
+                    in_order.reverse()
+                if len(in_order) < len(matched):
+                    in_order.extend(sorted(matched.difference(in_order), key=int))
+                return in_order
+        records = self._records[object_type]
+        ordered = sorted(matched, key=int)
+        for name, descending in reversed(sorts):
+            kind = kind_of(name)
+            valued = []
+            unvalued = []
+            for object_id in ordered:
+                value = normalize(records[object_id].properties.get(name), kind)
+                if value is None:
+                    unvalued.append(object_id)
+                else:
+                    valued.append((value, object_id))
+            valued.sort(key=lambda pair: pair[0], reverse=descending)  # type: ignore[arg-type,return-value]
+            ordered = [object_id for _value, object_id in valued] + unvalued
+        return ordered
 
     # ------------------------------------------------------------------ eventual consistency of search
 
@@ -986,13 +1161,26 @@ class PortalStore:
     # ------------------------------------------------------------------ internals
 
     def _load_initial(self) -> None:
+        # Building hundreds of thousands of small containers would trigger the cyclic GC over and over (most of
+        # the load time); none of them form cycles, so collect once at the end instead.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._load_initial_records()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _load_initial_records(self) -> None:
         now = iso_now()
         highest = 0
         for object_type, items in self._initial_objects.items():
             records = self._records[object_type]
             for item in items:
                 object_id = str(item["id"])
-                values = {name: str(value) for name, value in item.get("properties", {}).items() if value is not None}
+                values = dict(item.get("properties", {}))
+                if not all(type(value) is str for value in values.values()):
+                    values = {name: str(value) for name, value in values.items() if value is not None}
                 values.setdefault("createdate", now)
                 values.setdefault("hs_lastmodifieddate", values["createdate"])
                 values["hs_object_id"] = object_id
@@ -1001,9 +1189,33 @@ class PortalStore:
                 records[object_id] = Record(object_id, values)
                 highest = max(highest, int(object_id))
             self._sorted_dirty.add(object_type)
-        for from_type, from_id, to_type, to_id in self._initial_associations:
-            self._link(from_type, str(from_id), to_type, str(to_id), self._default_type(from_type, to_type))
+        self._load_links(self._initial_associations)
         self._next_id = max(highest + 1, 1001)
+
+    def _load_links(self, links: Iterable[tuple[str, str, str, str]]) -> None:
+        """Bulk form of _link for the generated portal (hundreds of thousands of default associations)."""
+        type_ids: dict[tuple[str, str], tuple[int, int]] = {}
+        for from_type, from_id, to_type, to_id in links:
+            pair = type_ids.get((from_type, to_type))
+            if pair is None:
+                forward = self._default_type(from_type, to_type)
+                pair = type_ids[(from_type, to_type)] = (forward, assoc.inverse_type_id(from_type, to_type, forward))
+            for a_type, a_id, b_type, b_id, type_id in (
+                (from_type, from_id, to_type, to_id, pair[0]),
+                (to_type, to_id, from_type, from_id, pair[1]),
+            ):
+                by_id = self._links.get((a_type, b_type))
+                if by_id is None:
+                    by_id = self._links[(a_type, b_type)] = {}
+                targets = by_id.get(a_id)
+                if targets is None:
+                    by_id[a_id] = {b_id: [type_id]}
+                else:
+                    existing = targets.get(b_id)
+                    if existing is None:
+                        targets[b_id] = [type_id]
+                    elif type_id not in existing:
+                        existing.append(type_id)
 
     def _ordered_ids(self, object_type: str) -> list[int]:
         if object_type in self._sorted_dirty:
@@ -1053,13 +1265,15 @@ class PortalStore:
             return
         record.archived = True
         record.archived_at = iso_now()
+        self._archived_count[object_type] += 1
         self._generations[object_type] += 1
 
     def _index(self, object_type: str, record: Record, before: Mapping[str, str] | None) -> None:
+        kind_of = self._kind_function(object_type)
         for (indexed_type, name), index in self._value_indexes.items():
             if indexed_type != object_type:
                 continue
-            kind = str(self._properties[object_type].get(name, {}).get("type", "string"))
+            kind = kind_of(name)
             old = normalize(before.get(name), kind) if before is not None else None
             new = normalize(record.properties.get(name), kind)
             if old == new:
@@ -1068,6 +1282,9 @@ class PortalStore:
                 index.get(old, set()).discard(record.id)
             if new is not None:
                 index.setdefault(new, set()).add(record.id)
+        for (indexed_type, name), range_index in self._range_indexes.items():
+            if indexed_type == object_type:
+                range_index.put(record.id, normalize(record.properties.get(name), kind_of(name)))
 
     def _require(self, object_type: str, object_id: str, archived: bool | None = False) -> Record:
         record = self._records[object_type].get(object_id)
@@ -1134,6 +1351,24 @@ class PortalStore:
         if creating:
             return {name: value for name, value in values.items() if value is not None}
         return values
+
+
+def _range_bounds(spec: Mapping[str, Any], kind: str) -> tuple[float, bool, float, bool] | None:
+    """(low, low inclusive, high, high inclusive) of a range filter on a numeric property; None otherwise."""
+    operator = spec.get("operator")
+    if operator not in ("LT", "LTE", "GT", "GTE", "BETWEEN") or kind not in NUMERIC_KINDS:
+        return None
+    low = normalize(spec.get("value"), kind)
+    high = normalize(spec.get("highValue"), kind) if operator == "BETWEEN" else low
+    if not isinstance(low, float) or not isinstance(high, float):
+        return None
+    return {
+        "LT": (-math.inf, True, low, False),
+        "LTE": (-math.inf, True, low, True),
+        "GT": (low, False, math.inf, True),
+        "GTE": (low, True, math.inf, True),
+        "BETWEEN": (low, True, high, True),
+    }[str(operator)]
 
 
 def _problem(name: str, error: str, message: str) -> dict[str, Any]:
