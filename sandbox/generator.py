@@ -243,7 +243,6 @@ class _Builder:
         self.profiles: dict[str, BuyerProfile] = {}
         self._next_id = dict(ID_BASES)
         self._domains: set[str] = set()
-        self._interval = 0.0  # buying interval of the company being built (set by order_offsets)
         self._provinces = _Weighted({code: PROVINCE_WEIGHTS.get(code, 1.0) for code, _ in schema.PROVINCES})
         self._cities = dict(schema.PROVINCES)
 
@@ -295,8 +294,9 @@ class _Builder:
         high_value_quiet = segment in ("lukewarm", "cold") and rng.random() < HIGH_VALUE_QUIET_SHARE
 
         # the order history is drawn first: the company's creation date and profile depend on it
-        orders = self.order_offsets(segment, high_value_quiet)
-        first_order = orders[-1] if orders else None
+        interval = self.buying_interval(high_value_quiet)
+        orders = self.order_offsets(segment, high_value_quiet, interval)
+        first_order = max(orders) if orders else None
         created_offset = (first_order or rng.randint(30, 900)) + rng.randint(0, 400)
 
         properties = {
@@ -334,7 +334,6 @@ class _Builder:
         self.other_deals(company_id, name, owner_id, primary, segment, category, scale)
         self.activity(company_id, owner_id, primary, segment, scale)
 
-        interval = self._interval
         self.profiles[company_id] = BuyerProfile(
             company_id=company_id,
             name=name,
@@ -392,14 +391,17 @@ class _Builder:
 
     # --- orders -------------------------------------------------------------------------------------------
 
-    def order_offsets(self, segment: str, high_value_quiet: bool) -> list[int]:
+    def buying_interval(self, high_value_quiet: bool) -> float:
+        """Typical days between two orders: median about five months, from a week to two years."""
+        rng = self.rng
+        interval = min(max(_lognormal(rng, 5.1, 0.9), 7.0), 720.0)
+        if high_value_quiet:  # they bought often in their last year, which is what makes them valuable
+            interval = min(interval, rng.uniform(20, 60))
+        return interval
+
+    def order_offsets(self, segment: str, high_value_quiet: bool, interval: float) -> list[int]:
         """Days before today of each order, latest first."""
         rng = self.rng
-        # the buying rhythm: median about four months, from a couple of weeks to a couple of years
-        interval = min(max(_lognormal(rng, 5.1, 0.9), 7.0), 720.0)
-        if high_value_quiet:
-            interval = min(interval, rng.uniform(20, 60))
-        self._interval = interval
         if segment == "never":
             return []
         low, high = HIGH_VALUE_QUIET_DAYS if high_value_quiet else SEGMENT_DAYS[segment]

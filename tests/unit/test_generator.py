@@ -394,3 +394,10 @@ def test_any_small_portal_is_consistent_whatever_the_seed_and_day(companies: int
             assert today - timedelta(days=HISTORY_DAYS) <= day < today
     for profile in portal.profiles.values():
         assert profile.last_order is None or profile.last_order < today
+
+
+def test_a_company_is_created_before_its_first_order(portal: GeneratedPortal) -> None:
+    created = {c["id"]: rome_date(c["properties"]["createdate"]) for c in portal.objects["companies"]}
+
+    for company_id, history in orders_by_company(portal).items():
+        assert created[company_id] <= min(day for day, _ in history)
