@@ -50,9 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flywheel", description=__doc__)
     commands = parser.add_subparsers(dest="command")
 
-    run = commands.add_parser("run", help="run one function once with the configuration from the environment")
-    run.add_argument("function", help="sirank_recalc, cold_segment, nurture_step, ... (see `flywheel functions`)")
+    # the function's own options are known only once the function is: `--help` is answered in _run
+    run = commands.add_parser(
+        "run", help="run one function once with the configuration from the environment", add_help=False
+    )
+    run.add_argument(
+        "function", nargs="?", help="sirank_recalc, cold_segment, nurture_step, ... (see `flywheel functions`)"
+    )
     run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    run.add_argument("-h", "--help", action="store_true", help="show the options of FUNCTION")
 
     sandbox = commands.add_parser("sandbox", help="serve a local HubSpot sandbox portal until stopped")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -78,16 +84,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
+    if args.function is None:
+        print("usage: flywheel run FUNCTION [--json] [options]; functions: " + ", ".join(functions()), file=sys.stderr)
+        return 0 if args.help else EXIT_BAD_INPUT
     try:
         spec = get(args.function)
     except UnknownFunction as error:
         print(f"flywheel: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     options = argparse.ArgumentParser(prog=f"flywheel run {spec.name}")
+    options.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     for name, field in spec.request_model.model_fields.items():
         _add_option(options, name, field)
+    if args.help:
+        options.print_help()
+        return 0
     try:
         values = vars(options.parse_args(rest))
+        values.pop("json")
         request = spec.request_model.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as error:
         print(f"flywheel: invalid options: {error}", file=sys.stderr)
