@@ -554,3 +554,41 @@ def test_dates_datetimes_and_nested_data_round_trip_exactly(store: StateStore) -
         assert canonical((store.get_sequence(KIND, name) or record(name, None)).data) == expected
 
     check()
+
+
+# --- Firestore specifics ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.firestore
+def test_a_firestore_store_built_as_the_bootstrap_builds_it_makes_its_own_client_on_first_use(
+    firestore_project: str,
+) -> None:
+    from flywheel.adapters.firestore import FirestoreStateStore
+
+    store = FirestoreStateStore(firestore_project, prefix=f"lazy{time.time_ns()}")
+    try:
+        assert store.reserve("k", now=T0, lease=LEASE).status == "acquired"
+        assert FirestoreStateStore(firestore_project, prefix=store.prefix).lookup("k") == Reservation("k", "held")
+    finally:
+        store.close()
+
+
+@pytest.mark.firestore
+def test_the_emulator_reset_endpoint_empties_the_database(firestore_emulator_host: str, firestore_project: str) -> None:
+    from firestore_emulator import clear
+
+    from flywheel.adapters.firestore import FirestoreStateStore
+
+    # a project of its own: clearing the shared one would pull data from under session-wide fixtures
+    project = f"{firestore_project}-reset"
+    store = FirestoreStateStore(project, database="(default)")
+    other = FirestoreStateStore(firestore_project, prefix=f"kept{time.time_ns()}")
+    store.put_documents("ledger", {"1": {"n": 1}})
+    store.save_checkpoint("run", {"after": "1"})
+    other.save_checkpoint("run", {"after": "2"})
+    clear(firestore_emulator_host, project)
+    assert store.get_document("ledger", "1") is None
+    assert store.load_checkpoint("run") is None
+    assert other.load_checkpoint("run") == {"after": "2"}
+    store.close()
+    other.close()
