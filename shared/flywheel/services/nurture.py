@@ -1,0 +1,520 @@
+"""`nurture_step`: the five-email sequence for lukewarm customers, one step per company per run at most.
+
+A daily run:
+1. reads the active sequences from the state store (a query by due date, never a scan of all companies) and
+   searches HubSpot for companies whose `last_purchase_date` entered the enrolment window;
+2. re-reads those companies (and, for the ones about to receive an email or showing a newer last order, their
+   order deals) to end any sequence an order has ended, as `converted`;
+3. sends each due step to the consenting contacts through the effect executor, exactly once per
+   company/spell/step/contact, and advances a record only for a step that actually went out;
+4. shows the state on the company (`nurture_step`, `nurture_status`) and, after the fifth step, suspends the
+   e-commerce account once.
+The order webhook ends a running sequence at once, so that no further step goes out after an order.
+
+Every state write re-reads the record first and never turns an ended sequence back into an active one, so a
+run racing the webhook (or another run) cannot resurrect what the other ended.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any, cast
+
+from flywheel.domain import nurture as rules_of
+from flywheel.domain.models import Action, Company, Contact, CrmRecord, RunRequest, RunResult
+from flywheel.domain.nurture import Conversion, Enrolment, Send, Status
+from flywheel.mail.consent import may_email
+from flywheel.mail.templates import TEMPLATES
+from flywheel.ports import Filter, SequenceRecord
+from flywheel.services.context import Ports
+from flywheel.services.effects import EffectExecutor, ExecutionReport
+from flywheel.services.mapping import (
+    DEAL_PROPERTIES,
+    company_properties,
+    contact_properties,
+    parse_date,
+    parse_number,
+    to_company,
+    to_contact,
+)
+
+FUNCTION = "nurture_step"
+CADENCE = "daily"
+KIND = "nurture"
+# every active record is due within one step interval; this horizon reads them all with the due-date query
+_ACTIVE_HORIZON = timedelta(days=3660)
+
+
+class Request(RunRequest):
+    backfill: bool = False  # enrol beyond the 15-day window, deliberately
+
+
+# --- records ---------------------------------------------------------------------------------------------------
+
+
+def to_record(enrolment: Enrolment) -> SequenceRecord:
+    data: dict[str, Any] = {
+        "spell": enrolment.spell.isoformat(),
+        "enrolled_on": enrolment.enrolled_on.isoformat(),
+        "sends": [
+            {"step": s.step, "sent_on": s.sent_on.isoformat(), "messages": dict(s.messages)} for s in enrolment.sends
+        ],
+        "coupon_code": enrolment.coupon_code,
+        "coupon_expiry": _iso(enrolment.coupon_expiry),
+        "ended_on": _iso(enrolment.ended_on),
+        "conversion": None
+        if enrolment.conversion is None
+        else {
+            "order_date": enrolment.conversion.order_date.isoformat(),
+            "order_value": enrolment.conversion.order_value,
+            "order_id": enrolment.conversion.order_id,
+        },
+    }
+    return SequenceRecord(
+        kind=KIND,
+        id=enrolment.id,
+        company_id=enrolment.company_id,
+        status=enrolment.status,
+        step=enrolment.step,
+        next_due=enrolment.next_due,
+        data=data,
+    )
+
+
+def from_record(record: SequenceRecord) -> Enrolment:
+    data = record.data
+    conversion = data.get("conversion")
+    status = cast(Status, record.status if record.status in rules_of.HUBSPOT_STATUS else "active")
+    return Enrolment(
+        company_id=record.company_id,
+        spell=_date(data["spell"]),
+        enrolled_on=_date(data["enrolled_on"]),
+        status=status,
+        step=record.step,
+        next_due=record.next_due,
+        sends=tuple(
+            Send(
+                step=int(s["step"]),
+                sent_on=_date(s["sent_on"]),
+                messages=tuple(sorted((str(k), str(v)) for k, v in (s.get("messages") or {}).items())),
+            )
+            for s in data.get("sends") or []
+        ),
+        coupon_code=data.get("coupon_code"),
+        coupon_expiry=_optional_date(data.get("coupon_expiry")),
+        ended_on=_optional_date(data.get("ended_on")),
+        conversion=None
+        if not conversion
+        else Conversion(
+            order_date=_date(conversion["order_date"]),
+            order_value=conversion.get("order_value"),
+            order_id=conversion.get("order_id"),
+        ),
+    )
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _optional_date(value: Any) -> date | None:
+    return None if value is None or value == "" else _date(value)
+
+
+def merge(current: Enrolment | None, ours: Enrolment) -> Enrolment:
+    """What to store when `ours` was derived from an earlier read and `current` is what is stored now.
+
+    An ended sequence stays ended (first ending wins), but a step we really sent is still recorded in its
+    history; between two active versions the further one wins.
+    """
+    if current is None:
+        return ours
+    if current.is_active:
+        return ours if ours.step >= current.step else current
+    if ours.step > current.step:
+        return replace(current, step=ours.step, sends=ours.sends, coupon_code=ours.coupon_code or current.coupon_code)
+    return current
+
+
+def save(ports: Ports, enrolment: Enrolment) -> Enrolment:
+    stored = ports.state.get_sequence(KIND, enrolment.id)
+    merged = merge(None if stored is None else from_record(stored), enrolment)
+    if stored is None or to_record(merged) != stored:
+        ports.state.put_sequence(to_record(merged))
+    return merged
+
+
+# --- the daily run ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """One enrolment on this run: what we knew, what we decided, whom we write to."""
+
+    enrolment: Enrolment
+    is_new: bool
+    company: Company | None = None
+    conversion: Conversion | None = None
+    step: int | None = None
+    recipients: list[Contact] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    outcome: Enrolment | None = None
+
+
+def run(request: Request, ports: Ports) -> RunResult:
+    as_of = request.as_of or ports.clock.today()
+    return _DailyRun(ports, as_of, dry_run=request.dry_run, backfill=request.backfill).run()
+
+
+class _DailyRun:
+    def __init__(self, ports: Ports, as_of: date, *, dry_run: bool, backfill: bool) -> None:
+        self.ports = ports
+        self.as_of = as_of
+        self.dry_run = dry_run
+        self.backfill = backfill
+        self.rules = ports.settings.nurture
+        self.contract = ports.settings.portal
+        self.summary: Counter[str] = Counter()
+
+    def run(self) -> RunResult:
+        progress = self.ports.progress
+        progress(f"{FUNCTION} {self.as_of}: reading active sequences")
+        active = {e.id: e for e in map(from_record, self.ports.state.due_sequences(KIND, self.as_of + _ACTIVE_HORIZON))}
+        companies = self._read_companies({e.company_id for e in active.values()})
+        plans = [_Plan(e, is_new=False, company=companies.get(e.company_id)) for e in active.values()]
+        plans += self._enrolments(active)
+        progress(f"{FUNCTION} {self.as_of}: {len(plans)} sequences to look at")
+
+        self._find_conversions(plans)
+        # a company that ordered since its last known order is not lukewarm after all: that spell is over
+        plans = [p for p in plans if not (p.is_new and p.conversion is not None)]
+        self._decide(plans)
+        actions = [a for p in plans for a in p.actions]
+        if self.dry_run:
+            actions += self._property_actions(plans, sent_keys=None)
+            return self._result(plans, actions, ExecutionReport())
+
+        report = self._send(plans)
+        updates = self._property_actions(plans, sent_keys=set(report.results))
+        if updates:
+            report.merge(EffectExecutor(self.ports).execute(updates))
+        self._complete_suspensions(plans)
+        for plan in plans:
+            if plan.outcome is not None and plan.outcome != plan.enrolment:
+                plan.outcome = save(self.ports, plan.outcome)
+        progress(f"{FUNCTION} {self.as_of}: done")
+        return self._result(plans, actions + updates, report)
+
+    # --- reading -----------------------------------------------------------------------------------------------
+
+    def _read_companies(self, ids: Iterable[str]) -> dict[str, Company]:
+        wanted = sorted(ids)
+        if not wanted:
+            return {}
+        records = self.ports.crm.read_batch("companies", wanted, self._company_properties())
+        return {r.id: to_company(r, self.contract) for r in records}
+
+    def _company_properties(self) -> list[str]:
+        return [*company_properties(self.contract), self.contract.nurture_step, self.contract.nurture_status]
+
+    def _enrolments(self, active: Mapping[str, Enrolment]) -> list[_Plan]:
+        """Companies whose last order entered the window, once per spell (a record of any status blocks)."""
+        earliest, latest = rules_of.enrolment_bounds(self.as_of, self.rules, backfill=self.backfill)
+        name = self.contract.last_purchase_date
+        if earliest is None:
+            filters = [Filter(name, "LTE", latest.isoformat())]
+        else:
+            filters = [Filter(name, "BETWEEN", earliest.isoformat(), high_value=latest.isoformat())]
+        plans: list[_Plan] = []
+        for page in self.ports.crm.search_pages("companies", filters, self._company_properties()):
+            for record in page.records:
+                company = to_company(record, self.contract)
+                spell = company.last_purchase_date
+                if spell is None or not rules_of.is_enrollable(spell, self.as_of, self.rules, backfill=self.backfill):
+                    continue  # search lags writes: trust the value read, not the filter
+                sequence_id = rules_of.sequence_id(company.id, spell)
+                if sequence_id in active or self.ports.state.get_sequence(KIND, sequence_id) is not None:
+                    continue
+                plans.append(_Plan(rules_of.enrol(company.id, spell, self.as_of), is_new=True, company=company))
+        return plans
+
+    def _find_conversions(self, plans: Sequence[_Plan]) -> None:
+        """An order ends the sequence. `last_purchase_date` is refreshed daily by sirank_recalc; a company about
+        to receive an email also has its order deals read, so a purchase made since is never answered by a
+        'we miss you'."""
+        about_to_send = [p for p in plans if rules_of.step_due(p.enrolment, self.as_of) is not None]
+        newer_order = [
+            p
+            for p in plans
+            if p.company is not None and rules_of.is_converting_order(p.enrolment, p.company.last_purchase_date)
+        ]
+        spells = {p.enrolment.company_id: p.enrolment.spell for p in [*about_to_send, *newer_order]}
+        orders = first_orders_after(self.ports, spells)
+        for plan in plans:
+            found = orders.get(plan.enrolment.company_id)
+            if found is not None and found.order_date > plan.enrolment.spell:
+                plan.conversion = found
+            elif plan.company is not None and rules_of.is_converting_order(
+                plan.enrolment, plan.company.last_purchase_date
+            ):
+                assert plan.company.last_purchase_date is not None
+                plan.conversion = Conversion(order_date=plan.company.last_purchase_date)
+
+    def _decide(self, plans: Sequence[_Plan]) -> None:
+        candidates = [p for p in plans if p.conversion is None and rules_of.step_due(p.enrolment, self.as_of)]
+        contacts = self._consenting_contacts([p.enrolment.company_id for p in candidates])
+        for plan in plans:
+            e = plan.enrolment
+            plan.recipients = contacts.get(e.company_id, [])
+            order_date = None if plan.conversion is None else plan.conversion.order_date
+            decision = rules_of.decide(e, self.as_of, order_date, bool(plan.recipients))
+            if decision == "convert":
+                assert plan.conversion is not None
+                plan.outcome = rules_of.convert(e, plan.conversion, self.as_of)
+            elif decision == "no_consent":
+                plan.outcome = rules_of.end_for_consent(e, self.as_of)
+            elif decision == "send":
+                plan.step = rules_of.step_due(e, self.as_of)
+                plan.actions = self._emails(plan)
+            elif plan.is_new:
+                plan.outcome = e  # enrolled on a day it may not yet send (never by the rules as they stand)
+
+    def _consenting_contacts(self, company_ids: Sequence[str]) -> dict[str, list[Contact]]:
+        """Each company's contacts who may be emailed, in association order: the first is the primary."""
+        if not company_ids:
+            return {}
+        linked = self.ports.crm.associated_ids("companies", "contacts", company_ids)
+        ids = sorted({c for cs in linked.values() for c in cs})
+        records = self.ports.crm.read_batch("contacts", ids, contact_properties(self.contract)) if ids else []
+        by_id = {r.id: to_contact(r, self.contract) for r in records}
+        consenting: dict[str, list[Contact]] = {}
+        for company_id, contact_ids in linked.items():
+            found = [by_id[c] for c in contact_ids if c in by_id and may_email(by_id[c])]
+            consenting[company_id] = found if self.rules.recipients == "all" else found[:1]
+        return consenting
+
+    # --- acting ------------------------------------------------------------------------------------------------
+
+    def _emails(self, plan: _Plan) -> list[Action]:
+        e, step = plan.enrolment, plan.step
+        assert step is not None
+        template = rules_of.template_for(step)
+        return [
+            Action(
+                type="send_email",
+                company_id=e.company_id,
+                contact_id=contact.id,
+                template=template,
+                key=rules_of.effect_key(e.company_id, e.spell, step, contact.id),
+                context=self._context(plan, contact, template),
+            )
+            for contact in plan.recipients
+        ]
+
+    def _context(self, plan: _Plan, contact: Contact, template: str) -> dict[str, str]:
+        e, company = plan.enrolment, plan.company
+        code = self._coupon(e)
+        expiry = rules_of.coupon_expiry_for(e, self.rules) or self.as_of + timedelta(days=self.rules.coupon_valid_days)
+        owner = self.ports.schema.owner(company.owner_id if company else None)
+        everything = {
+            "company_name": company.name if company else f"Azienda {e.company_id}",
+            "contact_name": " ".join(n for n in (contact.first_name, contact.last_name) if n) or "Cliente",
+            "ecommerce_url": self.rules.ecommerce_url,
+            "survey_url": self.rules.survey_url,
+            "coupon_code": code,
+            "coupon_expiry": _italian(expiry),
+            "suspension_date": _italian(self.as_of),
+            "owner_name": owner.full_name if owner else "il tuo referente commerciale",
+        }
+        # only what the template uses: with the HubSpot mailer each key becomes a custom property
+        required = TEMPLATES.get(template, tuple(everything))
+        return {k: v for k, v in everything.items() if k in required}
+
+    def _coupon(self, e: Enrolment) -> str:
+        return e.coupon_code or rules_of.coupon_code(
+            self.rules.coupon_secret, self.rules.coupon_prefix, e.company_id, e.spell
+        )
+
+    def _send(self, plans: Sequence[_Plan]) -> ExecutionReport:
+        sending = [p for p in plans if p.actions]
+        for plan in sending:
+            if plan.is_new:
+                # stored before the first email, so a crash after sending still finds the enrolment tomorrow
+                save(self.ports, plan.enrolment)
+        report = EffectExecutor(self.ports).execute([a for p in sending for a in p.actions])
+        for plan in sending:
+            assert plan.step is not None
+            delivered = tuple(
+                (a.contact_id or "", str(report.results[a.key].get("message_id", "")))
+                for a in plan.actions
+                if a.key in report.results
+            )
+            if delivered:
+                plan.outcome = rules_of.record_send(
+                    plan.enrolment,
+                    plan.step,
+                    self.as_of,
+                    self.rules,
+                    messages=delivered,
+                    coupon_code=self._coupon(plan.enrolment) if plan.step >= 2 else None,
+                )
+            # nothing delivered (held by a concurrent run, failed, consent withdrawn a moment ago): the step
+            # stays due and the next run tries again or ends the sequence for consent
+        return report
+
+    def _property_actions(self, plans: Sequence[_Plan], sent_keys: set[str] | None) -> list[Action]:
+        """`nurture_step` / `nurture_status` on each company whose sequence changed, and the suspension."""
+        contract = self.contract
+        actions: list[Action] = []
+        for plan in plans:
+            outcome = plan.outcome
+            if outcome is None and sent_keys is None and plan.step is not None:
+                # a dry run shows what a successful send would write
+                outcome = rules_of.record_send(plan.enrolment, plan.step, self.as_of, self.rules)
+            if outcome is None or (outcome == plan.enrolment and not plan.is_new):
+                continue
+            properties = {
+                contract.nurture_step: str(outcome.step),
+                contract.nurture_status: rules_of.HUBSPOT_STATUS[outcome.status],
+            }
+            just_completed = outcome.status == "completed" and plan.enrolment.is_active
+            if just_completed and (self.dry_run or self._reserve_suspension(outcome)):
+                properties[contract.ecommerce_status] = "suspended"
+            actions.append(Action(type="update_company", company_id=outcome.company_id, properties=properties))
+        return actions
+
+    def _reserve_suspension(self, e: Enrolment) -> bool:
+        """The account is suspended once per spell, even if two runs record the fifth step."""
+        key = rules_of.suspension_key(e.company_id, e.spell)
+        now = self.ports.clock.now()
+        lease = timedelta(seconds=self.ports.settings.effect_lease_seconds)
+        return self.ports.state.reserve(key, now=now, lease=lease).status in ("acquired", "reclaimed")
+
+    def _complete_suspensions(self, plans: Sequence[_Plan]) -> None:
+        for plan in plans:
+            if plan.outcome is not None and plan.outcome.status == "completed" and plan.enrolment.is_active:
+                key = rules_of.suspension_key(plan.outcome.company_id, plan.outcome.spell)
+                self.ports.state.complete(key, {"suspended_on": self.as_of.isoformat()}, now=self.ports.clock.now())
+
+    # --- reporting ---------------------------------------------------------------------------------------------
+
+    def _result(self, plans: Sequence[_Plan], actions: list[Action], report: ExecutionReport) -> RunResult:
+        summary: dict[str, Any] = {
+            "enrolled": 0,
+            "sent": {f"step_{s}": 0 for s in rules_of.STEPS},
+            "emails": 0,
+            "converted": 0,
+            "completed": 0,
+            "no_consent": 0,
+            "skipped_no_consent": 0,
+            "pending": 0,
+            "active": 0,
+        }
+        for plan in plans:
+            before = plan.enrolment
+            after = plan.outcome
+            if after is None and self.dry_run and plan.step is not None:
+                after = rules_of.record_send(before, plan.step, self.as_of, self.rules)
+            after = after or before
+            if plan.is_new and after.status != "skipped_no_consent":
+                summary["enrolled"] += 1
+            if after.step > before.step:
+                summary["sent"][f"step_{after.step}"] += 1
+            elif plan.step is not None:
+                summary["pending"] += 1
+            ended_now = after.status != before.status or (plan.is_new and not after.is_active)
+            if ended_now and after.status in summary:
+                summary[after.status] += 1
+            summary["active"] += after.is_active
+        summary["emails"] = (
+            len([a for a in actions if a.type == "send_email"]) if self.dry_run else report.total("sent")
+        )
+        if not self.dry_run:
+            summary["effects"] = report.as_dict()
+        return RunResult(function=FUNCTION, as_of=self.as_of, dry_run=self.dry_run, actions=actions, summary=summary)
+
+
+def _italian(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def first_orders_after(ports: Ports, spells: Mapping[str, date]) -> dict[str, Conversion]:
+    """For each company, its first order (closed-won deal in an order pipeline) dated after its spell date."""
+    if not spells:
+        return {}
+    linked = ports.crm.associated_ids("companies", "deals", sorted(spells))
+    deal_ids = sorted({d for ds in linked.values() for d in ds})
+    if not deal_ids:
+        return {}
+    deals = {r.id: r for r in ports.crm.read_batch("deals", deal_ids, DEAL_PROPERTIES)}
+    timezone = ports.settings.timezone
+    found: dict[str, Conversion] = {}
+    for company_id, ids in linked.items():
+        for deal_id in ids:
+            record = deals.get(deal_id)
+            order = None if record is None else _as_order(ports, record, timezone)
+            if order is None or order.order_date <= spells[company_id]:
+                continue
+            best = found.get(company_id)
+            if best is None or order.order_date < best.order_date:
+                found[company_id] = order
+    return found
+
+
+def _as_order(ports: Ports, record: CrmRecord, timezone: str) -> Conversion | None:
+    if not ports.schema.is_order(record.prop("pipeline"), record.prop("dealstage")):
+        return None
+    closed = parse_date(record.prop("closedate"), timezone)
+    if closed is None:
+        return None
+    return Conversion(order_date=closed, order_value=parse_number(record.prop("amount")), order_id=record.id)
+
+
+# --- the order webhook -----------------------------------------------------------------------------------------
+
+
+def WEBHOOK(events: list[dict[str, Any]], ports: Ports) -> RunResult:
+    """Orders ending running sequences, at once. Events only name deals: the deal is read again from HubSpot
+    (the event may be stale, or not about an order at all) and checked with the portal schema."""
+    as_of = ports.clock.today()
+    deal_ids = sorted({str(e["objectId"]) for e in events if e.get("objectId") is not None})
+    summary: dict[str, Any] = {"events": len(events), "orders": 0, "converted": 0}
+    actions: list[Action] = []
+    if not deal_ids:
+        return RunResult(function=FUNCTION, as_of=as_of, dry_run=False, actions=[], summary=summary)
+    records = ports.crm.read_batch("deals", deal_ids, DEAL_PROPERTIES)
+    linked = ports.crm.associated_ids("deals", "companies", [r.id for r in records])
+    for record in records:
+        order = _as_order(ports, record, ports.settings.timezone)
+        if order is None:
+            continue
+        summary["orders"] += 1
+        for company_id in linked.get(record.id, []):
+            for stored in ports.state.sequences_of_company(KIND, company_id):
+                enrolment = from_record(stored)
+                if not rules_of.is_converting_order(enrolment, order.order_date):
+                    continue
+                ended = save(ports, rules_of.convert(enrolment, order, as_of))
+                if ended.status != "converted" or ended.conversion != order:
+                    continue  # ended otherwise meanwhile
+                summary["converted"] += 1
+                actions.append(
+                    Action(
+                        type="update_company",
+                        company_id=company_id,
+                        properties={
+                            ports.settings.portal.nurture_step: str(ended.step),
+                            ports.settings.portal.nurture_status: "converted",
+                        },
+                    )
+                )
+    if actions:
+        EffectExecutor(ports).execute(actions)
+    return RunResult(function=FUNCTION, as_of=as_of, dry_run=False, actions=actions, summary=summary)
