@@ -21,7 +21,6 @@ from flywheel.domain.models import RunResult
 from flywheel.runner import run_function
 from flywheel.services.registry import FunctionSpec, functions
 
-
 RUNS_FIRST = frozenset({"sirank_recalc"})
 
 
@@ -32,6 +31,7 @@ class FunctionTally:
     companies: set[str] = field(default_factory=set)
     totals: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     last_summary: dict[str, Any] = field(default_factory=dict)
+    last_day: date | None = None
     seconds: float = 0.0
 
     def add(self, result: RunResult, seconds: float) -> None:
@@ -43,6 +43,7 @@ class FunctionTally:
         for key, value in _numbers(result.summary):
             self.totals[key] += value
         self.last_summary = result.summary
+        self.last_day = result.as_of
 
 
 def is_due(spec: FunctionSpec, day: date, settings_full_weekday: int) -> bool:
@@ -127,13 +128,20 @@ def report(tallies: dict[str, FunctionTally], orders: int, days: int, work: Path
     say(f"Over {days} days customers placed {orders:,} new orders. What each function did:")
     for name, tally in sorted(tallies.items()):
         say(f"\n{name}: {tally.runs} runs, {tally.seconds:.1f} s in all")
+        say(f"  actions over the {days} days, to {len(tally.companies):,} companies:")
         if not tally.actions:
-            say("  no actions")
+            say("    none")
         for action_type, count in sorted(tally.actions.items()):
-            say(f"  {action_type:<15} {count:>8,}")
-        say(f"  companies touched {len(tally.companies):>6,}")
-        for key, value in sorted(tally.totals.items()):
-            say(f"  {key:<40} {value:>10,.0f}  (sum over runs)")
+            say(f"    {action_type:<16} {count:>8,}")
+        effects = {k.removeprefix("effects."): v for k, v in tally.totals.items() if k.startswith("effects.")}
+        if effects:
+            say("  what became of them:")
+            for outcome, count in sorted(effects.items()):
+                say(f"    {outcome:<32} {_figure(count):>8}")
+        say(f"  the last day's run ({tally.last_day}):")
+        for key, value in _numbers(tally.last_summary):
+            if not key.startswith("effects."):
+                say(f"    {key:<44} {_figure(value):>10}")
     outbox = list((work / "outbox").glob("*.eml")) if (work / "outbox").exists() else []
     calls = stats.get("calls", {}).get("total") if isinstance(stats, dict) else None
     say(f"\nEmails in the outbox: {len(outbox):,} ({work / 'outbox'})")
@@ -142,7 +150,12 @@ def report(tallies: dict[str, FunctionTally], orders: int, days: int, work: Path
     say("Demo finished.")
 
 
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
 def _numbers(summary: dict[str, Any], prefix: str = "") -> list[tuple[str, float]]:
+    """The summary's counts, nested ones flattened (`sent.step_1`); distributions and flags left out."""
     found: list[tuple[str, float]] = []
     for key, value in summary.items():
         name = f"{prefix}{key}"
@@ -155,5 +168,5 @@ def _numbers(summary: dict[str, Any], prefix: str = "") -> list[tuple[str, float
     return found
 
 
-def say(text: str) -> None:
-    print(text, flush=True)
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.3f}"
