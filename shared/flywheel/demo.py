@@ -136,8 +136,8 @@ def report(tallies: dict[str, FunctionTally], orders: int, days: int, work: Path
         effects = {k.removeprefix("effects."): v for k, v in tally.totals.items() if k.startswith("effects.")}
         if effects:
             say("  what became of them:")
-            for outcome, count in sorted(effects.items()):
-                say(f"    {outcome:<32} {_figure(count):>8}")
+            for outcome, total in sorted(effects.items()):
+                say(f"    {outcome:<32} {_figure(total):>8}")
         say(f"  the last day's run ({tally.last_day}):")
         for key, value in _numbers(tally.last_summary):
             if not key.startswith("effects."):
