@@ -135,7 +135,7 @@ def _create_object(request: _Request) -> Response:
     if not isinstance(associations, list):
         raise bad_request("associations must be a list")
     record = request.store.create(object_type, body.get("properties") or {}, associations)
-    return 201, request.store.read_view(object_type, record, list(record.properties))
+    return 201, request.store.read_view(object_type, record, None, every=True)
 
 
 def _update_object(request: _Request) -> Response:
@@ -144,7 +144,7 @@ def _update_object(request: _Request) -> Response:
     record = request.store.update(
         object_type, unquote(request.params["objectId"]), request.json_object().get("properties") or {}, id_property
     )
-    return 200, request.store.read_view(object_type, record, list(record.properties))
+    return 200, request.store.read_view(object_type, record, None, every=True)
 
 
 def _archive_object(request: _Request) -> Response:
@@ -173,7 +173,7 @@ def _batch_create(request: _Request) -> Response:
     object_type = request.object_type()
     started = iso_now()
     records = request.store.create_many(object_type, request.inputs())
-    results = [request.store.read_view(object_type, record, list(record.properties)) for record in records]
+    results = [request.store.read_view(object_type, record, None, every=True) for record in records]
     return 201, batch_envelope(started, results, [])
 
 
@@ -181,7 +181,7 @@ def _batch_update(request: _Request) -> Response:
     object_type = request.object_type()
     started = iso_now()
     records, missing = request.store.update_many(object_type, request.inputs())
-    results = [request.store.read_view(object_type, record, list(record.properties)) for record in records]
+    results = [request.store.read_view(object_type, record, None, every=True) for record in records]
     errors = []
     if missing:
         errors.append(batch_error("OBJECT_NOT_FOUND", "Could not update some " + object_type, {"ids": missing}))
@@ -193,7 +193,7 @@ def _batch_upsert(request: _Request) -> Response:
     started = iso_now()
     results = []
     for record, created in request.store.upsert_many(object_type, request.inputs()):
-        view = request.store.read_view(object_type, record, list(record.properties))
+        view = request.store.read_view(object_type, record, None, every=True)
         view["new"] = created
         results.append(view)
     return 200, batch_envelope(started, results, [])
@@ -530,7 +530,7 @@ class _PortalHTTPServer(ThreadingHTTPServer):
 class _PortalRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FlywheelSandbox/1.0"
-    timeout = 300  # an idle keep-alive connection is dropped after five minutes
+    timeout = 60  # an idle keep-alive connection is dropped after a minute (urllib3 reconnects on reuse)
     server: _PortalHTTPServer
 
     def setup(self) -> None:

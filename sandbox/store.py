@@ -58,6 +58,11 @@ DEFAULT_READ_PROPERTIES: dict[str, tuple[str, ...]] = {
 }
 _GENERIC_READ_PROPERTIES = ("createdate", "hs_lastmodifieddate", "hs_object_id")
 
+# HubSpot adds these to every record it returns, whatever properties were asked for.
+_ALWAYS_RETURNED: dict[str, tuple[str, ...]] = {
+    "contacts": ("createdate", "hs_object_id", "lastmodifieddate", "hs_lastmodifieddate")
+}
+
 # Free-text `query` of a search looks in these (HubSpot's default searchable properties, trimmed).
 QUERY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "companies": ("name", "domain", "website", "phone"),
@@ -653,28 +658,38 @@ class PortalStore:
         record: Record,
         requested: Sequence[str] | None,
         properties: Mapping[str, str] | None = None,
+        *,
+        every: bool = False,
     ) -> dict[str, Any]:
-        """A record as HubSpot returns it: the requested (or default) properties, timestamps, archived."""
-        values = record.properties if properties is None else properties
-        definitions = self._properties[object_type]
-        if requested:
-            names: Iterable[str] = (name for name in requested if name in definitions)
-        else:
-            names = (
-                name
-                for name in DEFAULT_READ_PROPERTIES.get(object_type, _GENERIC_READ_PROPERTIES)
-                if name in definitions
-            )
-        view: dict[str, Any] = {
-            "id": record.id,
-            "properties": {name: values.get(name) for name in names},
-            "createdAt": values.get("createdate") or record.created_at,
-            "updatedAt": values.get("hs_lastmodifieddate") or record.updated_at,
-            "archived": record.archived,
-        }
-        if record.archived:
-            view["archivedAt"] = record.archived_at
-        return view
+        """A record as HubSpot returns it: the requested (or default, or with `every` all its) properties plus
+        the system ones HubSpot always adds, timestamps, archived."""
+        with self._lock:
+            values = record.properties if properties is None else properties
+            definitions = self._properties[object_type]
+            if every:
+                names: list[str] = list(values)
+            elif requested:
+                names = [name for name in requested if name in definitions]
+            else:
+                names = [
+                    name
+                    for name in DEFAULT_READ_PROPERTIES.get(object_type, _GENERIC_READ_PROPERTIES)
+                    if name in definitions
+                ]
+            shown = {name: values.get(name) for name in names}
+            for name in _ALWAYS_RETURNED.get(object_type, SYSTEM_PROPERTIES):
+                if name in values:
+                    shown.setdefault(name, values[name])
+            view: dict[str, Any] = {
+                "id": record.id,
+                "properties": shown,
+                "createdAt": values.get("createdate") or record.created_at,
+                "updatedAt": values.get("hs_lastmodifieddate") or record.updated_at,
+                "archived": record.archived,
+            }
+            if record.archived:
+                view["archivedAt"] = record.archived_at
+            return view
 
     def v3_associations(self, object_type: str, object_id: str, to_types: Sequence[str]) -> dict[str, Any]:
         """The `associations` member of a v3 read: {to type: {"results": [{"id", "type"}]}} (non-empty only)."""

@@ -61,7 +61,8 @@ def test_a_created_company_carries_its_properties_and_the_system_timestamps(sand
     assert created.created_at is not None and created.updated_at is not None
     fetched = client.crm.objects.basic_api.get_by_id("companies", created.id, properties=["dp_level"])
     assert isinstance(fetched, SimplePublicObjectWithAssociations)
-    assert fetched.properties == {"dp_level": "gold"}
+    assert fetched.properties["dp_level"] == "gold"
+    assert "name" not in fetched.properties  # only what was asked for, plus the system properties
 
 
 def test_a_read_without_properties_returns_hubspots_default_set(sandbox: Any) -> None:

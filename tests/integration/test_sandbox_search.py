@@ -133,7 +133,8 @@ def test_sorts_order_results_and_records_without_the_value_come_last(sandbox: An
     )
 
     assert ids_of(found) == [deals["grande"], deals["medio"], deals["piccolo"], deals["senza"]]
-    assert found.results[0].properties == {"amount": "12000"}
+    assert found.results[0].properties["amount"] == "12000"
+    assert "dealname" not in found.results[0].properties
 
 
 def test_search_by_associated_company(sandbox: Any) -> None:
