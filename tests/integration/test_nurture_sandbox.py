@@ -7,6 +7,7 @@ in closed form (enrolment day, then every 15 days until an order), independently
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -231,3 +232,97 @@ def test_120_days_give_exactly_the_sends_the_rules_define_and_a_second_run_chang
     for order in simulation.orders:
         if order.day + timedelta(days=60) >= START + timedelta(days=DAYS):  # no new spell began since
             assert companies[order.company_id].prop("nurture_status") == "converted"
+
+
+# --- a small portal, one company at a time ---------------------------------------------------------------------
+
+
+def quiet_customer(simulation: Simulation, days: int, name: str = "Galli Informatica S.r.l.") -> str:
+    """A company whose last order was `days` ago, with one consenting contact, created through the API."""
+    last = simulation.today - timedelta(days=days)
+    company = simulation.crm.create(
+        "companies", {"name": name, simulation.contract.last_purchase_date: last.isoformat()}
+    )
+    simulation.crm.create(
+        "contacts",
+        {
+            "email": f"acquisti.{company.id}@example.it",
+            "firstname": "Laura",
+            "lastname": "Galli",
+            "hs_email_optout": "false",
+            "hs_legal_basis": "Legitimate interest – existing customer",
+        },
+        [AssociationTarget("companies", company.id)],
+    )
+    return company.id
+
+
+@pytest.fixture
+def small(sandbox_factory: Callable[..., Any], firestore_state_store: Any, tmp_path: Path) -> Simulation:
+    return Simulation(sandbox_factory(companies=0), firestore_state_store, tmp_path / "outbox")
+
+
+def test_the_fifth_step_suspends_once_and_a_later_order_starts_a_new_spell(small: Simulation) -> None:
+    company_id = quiet_customer(small, 60)
+    status = small.contract.ecommerce_status
+
+    def account_status() -> str | None:
+        [record] = small.crm.read_batch("companies", [company_id], [status])
+        return record.prop(status)
+
+    for _ in range(61):
+        small.run()
+        small.next_day()
+    assert account_status() == "suspended"
+    # the e-commerce team restores the account: Flywheel does not suspend that spell again
+    small.crm.update_batch("companies", [(company_id, {status: "active"})])
+    for _ in range(5):
+        small.run()
+        small.next_day()
+    assert account_status() == "active"
+
+    order = small.place_order(company_id, "sirank")
+    for _ in range(61):
+        small.run()
+        small.next_day()
+
+    records = {r.id: r for r in small.ports.state.sequences_of_company(nurture.KIND, company_id)}
+    first_spell = (START - timedelta(days=60)).isoformat()
+    assert records[f"{company_id}:{first_spell}"].status == "completed"
+    new_spell = records[f"{company_id}:{order.day.isoformat()}"]
+    assert (new_spell.status, new_spell.step) == ("active", 1)
+    templates = [m.template for m in small.mailer.sent()]
+    assert templates == [*(f"nurture_{n}" for n in range(1, 6)), "nurture_1"]
+    assert account_status() == "active"
+
+
+def test_two_function_instances_running_at_once_send_each_step_once(
+    sandbox_factory: Callable[..., Any], firestore_state_store: Any, tmp_path: Path
+) -> None:
+    server = sandbox_factory(companies=0)
+    # two instances: each its own HubSpot client and outbox, one Firestore database
+    instances = [Simulation(server, firestore_state_store, tmp_path / f"outbox{n}") for n in range(2)]
+    companies = [quiet_customer(instances[0], 60 + n % 15, name=f"Azienda {n}") for n in range(20)]
+
+    errors: list[BaseException] = []
+
+    def run(instance: Simulation) -> None:
+        try:
+            instance.run()
+        except BaseException as error:  # a thread's failure must fail the test, not vanish
+            errors.append(error)
+
+    for _ in range(61):
+        threads = [threading.Thread(target=run, args=(instance,)) for instance in instances]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for instance in instances:
+            instance.next_day()
+
+    sent = [(m.company_id, m.template) for instance in instances for m in instance.mailer.sent()]
+    assert len(sent) == len(set(sent)), "no step went out twice"
+    # all enrolled on the first day (60..74 days quiet), so days 0, 15, 30, 45 and 60 carry the five steps
+    assert sorted(sent) == sorted((c, f"nurture_{n}") for c in companies for n in range(1, 6))
+    assert errors == []
