@@ -1,0 +1,62 @@
+"""One full sirank_recalc run over the synthetic portal in a fresh process; prints its figures as JSON.
+
+    .venv/bin/python -m bench.memory --companies 100000 [--tracemalloc]
+
+ru_maxrss is the whole process's peak (interpreter, imports, hubspot-api-client not included since the synthetic
+portal needs no HTTP client): what a Cloud Functions instance would have to hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import date
+from pathlib import Path
+
+from bench.synthetic import SyntheticCrm
+from flywheel.adapters.sqlite import SqliteStateStore
+from flywheel.clock import SystemClock
+from flywheel.config import Settings
+from flywheel.services import sirank
+from flywheel.services.context import Ports
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--companies", type=int, default=100_000)
+    parser.add_argument("--tracemalloc", action="store_true")
+    args = parser.parse_args()
+    today = date.today()
+    crm = SyntheticCrm(args.companies, today)
+    with tempfile.TemporaryDirectory() as folder:
+        state = SqliteStateStore(str(Path(folder) / "state.db"))
+        ports = Ports(crm=crm, state=state, mailer=object(), clock=SystemClock(), settings=Settings())  # type: ignore[arg-type]
+        if args.tracemalloc:
+            tracemalloc.start()
+        started = time.perf_counter()
+        result = sirank.run(sirank.Request(as_of=today, mode="full"), ports)
+        wall = time.perf_counter() - started
+        python_peak = tracemalloc.get_traced_memory()[1] if args.tracemalloc else None
+    print(
+        json.dumps(
+            {
+                "companies": args.companies,
+                "deals": crm.deals,
+                "orders": result.summary.get("orders"),
+                "actions": len(result.actions),
+                "wall_seconds": round(wall, 1),
+                "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "tracemalloc_peak_mb": None if python_peak is None else round(python_peak / 2**20, 1),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
