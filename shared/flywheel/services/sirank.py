@@ -247,7 +247,7 @@ class _Run:
             "scored": 0,
             "companies_changed": 0,
             "values_changed": {},
-            "affected": [],
+            "affected_pages": 0,
             "counters": {},
         }
 
@@ -272,6 +272,7 @@ class _Run:
         ids = [f"c{k}" for k in range(int(cp.get("company_pages", 0)))]
         ids += [f"d{k}" for k in range(int(cp.get("deal_pages", 0)))]
         ids += [f"t{k}" for k in range(int(cp.get("target_pages", 0)))]
+        ids += [f"a{k}" for k in range(int(cp.get("affected_pages", 0)))]
         ids += [f"s{k}" for k in range(int(cp.get("score_page", 0)) + 1)]
         for chunk in _chunks(ids, STATE_CHUNK):
             self.state.delete_documents(STAGE_COLLECTION, chunk)
@@ -440,7 +441,9 @@ class _Run:
         index = _DealIndex(self.state, _index_name(generation), int(self.meta["shards"]))
         cache: dict[str, CompanyState] = {}
         not_in_ledger: set[str] = set()
-        affected: set[str] = set(self.cp.get("affected", []))
+        affected: set[str] = set()
+        for document in self._staged("a", int(self.cp.get("affected_pages", 0))):
+            affected.update(document.get("ids", []))
         since = datetime.fromisoformat(str(self.meta["watermark"])) - timedelta(minutes=self.rules.lookback_minutes)
         self.extra_summary["modified_since"] = since.isoformat()
 
@@ -459,7 +462,11 @@ class _Run:
                 for chunk in _chunks(sorted(dirty), STATE_CHUNK):
                     self.state.put_documents(ledger, {i: cache[i].to_document() for i in chunk})
                 index.flush()
-                self.cp["affected"] = sorted(affected, key=_id_key)
+                if dirty:
+                    # the companies touched so far, a staging page at a time (a checkpoint stays small)
+                    k = int(self.cp.get("affected_pages", 0))
+                    self._stage(f"a{k}", {"ids": sorted(dirty, key=_id_key)})
+                    self.cp["affected_pages"] = k + 1
                 self._save()
 
         if self.cp["phase"] == "deals":
@@ -516,7 +523,7 @@ class _Run:
             targets = sorted(affected | self._due(ledger, cache), key=_id_key)
             for k, chunk in enumerate(_chunks(targets, 100)):
                 self._stage(f"t{k}", {"ids": list(chunk)})
-            self.cp.update(phase="score", target_pages=math.ceil(len(targets) / 100), affected=[])
+            self.cp.update(phase="score", target_pages=math.ceil(len(targets) / 100))
             self._save()
             pages = [list(chunk) for chunk in _chunks(targets, 100)]
         else:
