@@ -239,6 +239,28 @@ def test_an_order_sirank_has_not_seen_yet_still_stops_the_due_step(world: World)
     assert record.data["conversion"]["order_value"] == 700.0
 
 
+def test_after_two_missed_months_one_run_ends_the_old_spell_and_enrols_the_new_one(world: World) -> None:
+    company_id = world.quiet_company(60)
+    world.run()
+    world.day(5)
+    world.order(company_id, 640.0)
+    order_day = world.today
+    world.day(60)  # no run for two months
+
+    world.run()
+
+    records = {r.id: r for r in world.records(company_id)}
+    old = records[f"{company_id}:{(START - timedelta(days=60)).isoformat()}"]
+    assert old.status == "converted"
+    assert old.data["conversion"]["order_date"] == order_day.isoformat()
+    assert old.data["conversion"]["order_value"] == 640.0
+    new = records[f"{company_id}:{order_day.isoformat()}"]
+    assert (new.status, new.step) == ("active", 1)
+    assert [template for _, template, _ in world.inbox.sends(company_id)] == ["nurture_1", "nurture_1"]
+    company = world.company(company_id)
+    assert (company["nurture_step"], company["nurture_status"]) == ("1", "active")
+
+
 def test_the_order_webhook_ends_the_sequence_before_its_next_step(world: World) -> None:
     company_id = world.quiet_company(60)
     world.run()
@@ -259,6 +281,27 @@ def test_the_order_webhook_ends_the_sequence_before_its_next_step(world: World) 
     world.day(5)
     world.run()
     assert len(world.inbox.sends(company_id)) == 1
+
+
+def test_two_orders_in_one_delivery_convert_once_with_the_first_and_a_redelivery_changes_nothing(
+    world: World,
+) -> None:
+    company_id = world.quiet_company(60)
+    world.run()
+    world.day(3)
+    first = world.crm.add_order(company_id, 300.0, world.today - timedelta(days=1))
+    second = world.crm.add_order(company_id, 4000.0, world.today)
+    events = [{"objectId": second, "eventId": 2}, {"objectId": first, "eventId": 1}]
+
+    result = nurture.WEBHOOK(events, world.ports)
+    [record] = world.records(company_id)
+    again = nurture.WEBHOOK(events, world.ports)
+
+    assert (result.summary["orders"], result.summary["converted"]) == (2, 1)
+    assert [a.company_id for a in result.actions] == [company_id]
+    assert record.data["conversion"]["order_id"] == first
+    assert again.summary["converted"] == 0 and again.actions == []
+    assert world.records(company_id) == [record]
 
 
 def test_the_webhook_ignores_deals_that_are_not_orders(world: World) -> None:

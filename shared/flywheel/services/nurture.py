@@ -17,7 +17,6 @@ run racing the webhook (or another run) cannot resurrect what the other ended.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -181,7 +180,6 @@ class _DailyRun:
         self.backfill = backfill
         self.rules = ports.settings.nurture
         self.contract = ports.settings.portal
-        self.summary: Counter[str] = Counter()
 
     def run(self) -> RunResult:
         progress = self.ports.progress
@@ -198,11 +196,11 @@ class _DailyRun:
         self._decide(plans)
         actions = [a for p in plans for a in p.actions]
         if self.dry_run:
-            actions += self._property_actions(plans, sent_keys=None)
+            actions += self._property_actions(plans)
             return self._result(plans, actions, ExecutionReport())
 
         report = self._send(plans)
-        updates = self._property_actions(plans, sent_keys=set(report.results))
+        updates = self._property_actions(plans)
         if updates:
             report.merge(EffectExecutor(self.ports).execute(updates))
         self._complete_suspensions(plans)
@@ -255,11 +253,16 @@ class _DailyRun:
             for p in plans
             if p.company is not None and rules_of.is_converting_order(p.enrolment, p.company.last_purchase_date)
         ]
-        spells = {p.enrolment.company_id: p.enrolment.spell for p in [*about_to_send, *newer_order]}
-        orders = first_orders_after(self.ports, spells)
+        # a company may hold two spells on one run (the old one ending, the new one enrolling): read from the older
+        since: dict[str, date] = {}
+        for p in [*about_to_send, *newer_order]:
+            company_id = p.enrolment.company_id
+            since[company_id] = min(p.enrolment.spell, since.get(company_id, p.enrolment.spell))
+        orders = orders_after(self.ports, since)
         for plan in plans:
-            found = orders.get(plan.enrolment.company_id)
-            if found is not None and found.order_date > plan.enrolment.spell:
+            spell = plan.enrolment.spell
+            found = next((o for o in orders.get(plan.enrolment.company_id, []) if o.order_date > spell), None)
+            if found is not None:
                 plan.conversion = found
             elif plan.company is not None and rules_of.is_converting_order(
                 plan.enrolment, plan.company.last_purchase_date
@@ -369,26 +372,31 @@ class _DailyRun:
             # stays due and the next run tries again or ends the sequence for consent
         return report
 
-    def _property_actions(self, plans: Sequence[_Plan], sent_keys: set[str] | None) -> list[Action]:
-        """`nurture_step` / `nurture_status` on each company whose sequence changed, and the suspension."""
+    def _property_actions(self, plans: Sequence[_Plan]) -> list[Action]:
+        """`nurture_step` / `nurture_status` on each company whose sequence changed, and the suspension.
+
+        One update per company (HubSpot refuses a batch naming a record twice); when a run ends an old spell
+        and enrols a new one, the new spell is what the company shows.
+        """
         contract = self.contract
-        actions: list[Action] = []
-        for plan in plans:
+        by_company: dict[str, dict[str, str]] = {}
+        for plan in sorted(plans, key=lambda p: p.enrolment.spell):
             outcome = plan.outcome
-            if outcome is None and sent_keys is None and plan.step is not None:
+            if outcome is None and self.dry_run and plan.step is not None:
                 # a dry run shows what a successful send would write
                 outcome = rules_of.record_send(plan.enrolment, plan.step, self.as_of, self.rules)
             if outcome is None or (outcome == plan.enrolment and not plan.is_new):
                 continue
-            properties = {
-                contract.nurture_step: str(outcome.step),
-                contract.nurture_status: rules_of.HUBSPOT_STATUS[outcome.status],
-            }
+            properties = by_company.setdefault(outcome.company_id, {})
+            properties[contract.nurture_step] = str(outcome.step)
+            properties[contract.nurture_status] = rules_of.HUBSPOT_STATUS[outcome.status]
             just_completed = outcome.status == "completed" and plan.enrolment.is_active
             if just_completed and (self.dry_run or self._reserve_suspension(outcome)):
                 properties[contract.ecommerce_status] = "suspended"
-            actions.append(Action(type="update_company", company_id=outcome.company_id, properties=properties))
-        return actions
+        return [
+            Action(type="update_company", company_id=company_id, properties=properties)
+            for company_id, properties in by_company.items()
+        ]
 
     def _reserve_suspension(self, e: Enrolment) -> bool:
         """The account is suspended once per spell, even if two runs record the fifth step."""
@@ -445,26 +453,21 @@ def _italian(day: date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
-def first_orders_after(ports: Ports, spells: Mapping[str, date]) -> dict[str, Conversion]:
-    """For each company, its first order (closed-won deal in an order pipeline) dated after its spell date."""
-    if not spells:
+def orders_after(ports: Ports, since: Mapping[str, date]) -> dict[str, list[Conversion]]:
+    """For each company, its orders (closed-won deals in an order pipeline) dated after `since`, oldest first."""
+    if not since:
         return {}
-    linked = ports.crm.associated_ids("companies", "deals", sorted(spells))
+    linked = ports.crm.associated_ids("companies", "deals", sorted(since))
     deal_ids = sorted({d for ds in linked.values() for d in ds})
     if not deal_ids:
         return {}
     deals = {r.id: r for r in ports.crm.read_batch("deals", deal_ids, DEAL_PROPERTIES)}
     timezone = ports.settings.timezone
-    found: dict[str, Conversion] = {}
+    found: dict[str, list[Conversion]] = {}
     for company_id, ids in linked.items():
-        for deal_id in ids:
-            record = deals.get(deal_id)
-            order = None if record is None else _as_order(ports, record, timezone)
-            if order is None or order.order_date <= spells[company_id]:
-                continue
-            best = found.get(company_id)
-            if best is None or order.order_date < best.order_date:
-                found[company_id] = order
+        orders = [_as_order(ports, deals[d], timezone) for d in ids if d in deals]
+        after = [o for o in orders if o is not None and o.order_date > since[company_id]]
+        found[company_id] = sorted(after, key=lambda o: (o.order_date, o.order_id or ""))
     return found
 
 
@@ -486,17 +489,16 @@ def WEBHOOK(events: list[dict[str, Any]], ports: Ports) -> RunResult:
     as_of = ports.clock.today()
     deal_ids = sorted({str(e["objectId"]) for e in events if e.get("objectId") is not None})
     summary: dict[str, Any] = {"events": len(events), "orders": 0, "converted": 0}
-    actions: list[Action] = []
     if not deal_ids:
         return RunResult(function=FUNCTION, as_of=as_of, dry_run=False, actions=[], summary=summary)
     records = ports.crm.read_batch("deals", deal_ids, DEAL_PROPERTIES)
     linked = ports.crm.associated_ids("deals", "companies", [r.id for r in records])
-    for record in records:
-        order = _as_order(ports, record, ports.settings.timezone)
-        if order is None:
-            continue
-        summary["orders"] += 1
-        for company_id in linked.get(record.id, []):
+    orders = [o for o in (_as_order(ports, r, ports.settings.timezone) for r in records) if o is not None]
+    summary["orders"] = len(orders)
+    updates: dict[str, dict[str, str]] = {}
+    # oldest first: when several orders arrive together, the first one is the conversion
+    for order in sorted(orders, key=lambda o: (o.order_date, o.order_id or "")):
+        for company_id in linked.get(order.order_id or "", []):
             for stored in ports.state.sequences_of_company(KIND, company_id):
                 enrolment = from_record(stored)
                 if not rules_of.is_converting_order(enrolment, order.order_date):
@@ -505,16 +507,11 @@ def WEBHOOK(events: list[dict[str, Any]], ports: Ports) -> RunResult:
                 if ended.status != "converted" or ended.conversion != order:
                     continue  # ended otherwise meanwhile
                 summary["converted"] += 1
-                actions.append(
-                    Action(
-                        type="update_company",
-                        company_id=company_id,
-                        properties={
-                            ports.settings.portal.nurture_step: str(ended.step),
-                            ports.settings.portal.nurture_status: "converted",
-                        },
-                    )
-                )
+                updates[company_id] = {
+                    ports.settings.portal.nurture_step: str(ended.step),
+                    ports.settings.portal.nurture_status: "converted",
+                }
+    actions = [Action(type="update_company", company_id=c, properties=p) for c, p in updates.items()]
     if actions:
         EffectExecutor(ports).execute(actions)
     return RunResult(function=FUNCTION, as_of=as_of, dry_run=False, actions=actions, summary=summary)
