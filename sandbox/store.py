@@ -251,6 +251,8 @@ class PortalStore:
         self._random = random.Random(seed)
         self._initial_objects: dict[str, list[dict[str, Any]]] = {}
         self._initial_associations: list[tuple[str, str, str, str]] = []
+        # The generator's output (with its buyer profiles), for the demo's simulated activity; None when empty.
+        self.generated: Any = None
         if companies > 0:
             from sandbox.generator import generate_portal
 
@@ -261,6 +263,7 @@ class PortalStore:
             finally:
                 if gc_was_enabled:
                     gc.enable()
+            self.generated = portal
             self._initial_objects = portal.objects
             self._initial_associations = list(portal.associations)
         self.reset()
