@@ -7,6 +7,7 @@ from typing import Any
 import hubspot
 import pytest
 from hubspot.crm.associations.v4 import (
+    BatchInputPublicAssociationMultiArchive,
     BatchInputPublicAssociationMultiPost,
     BatchInputPublicDefaultAssociationMultiPost,
     BatchInputPublicFetchAssociationsBatchRequest,
@@ -196,3 +197,39 @@ def test_archived_records_drop_out_of_association_reads(sandbox: Any) -> None:
     listed = client.crm.associations.v4.basic_api.get_page("companies", company, "deals")
 
     assert [item.to_object_id for item in listed.results] == [kept]
+
+
+def test_a_labelled_single_association_is_created_and_removed(sandbox: Any) -> None:
+    client = client_for(sandbox)
+    company = sandbox.store.create_object("companies", {"name": "C"})
+    deal = sandbox.store.create_object("deals", {"dealname": "D"})
+
+    created = client.crm.associations.v4.basic_api.create(
+        "deals", deal, "companies", company, [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5}]
+    )
+    primary_from_company = sandbox.store.links_of("companies", company, "deals")
+    client.crm.associations.v4.basic_api.archive("deals", deal, "companies", company)
+
+    assert type(created).__name__ == "LabelsBetweenObjectPair"
+    assert primary_from_company == {deal: [6]}  # the primary label read from the other side
+    assert sandbox.store.associated_ids("companies", company, "deals") == []
+
+
+def test_a_batch_archive_of_associations_removes_both_directions(sandbox: Any) -> None:
+    client = client_for(sandbox)
+    company = sandbox.store.create_object("companies", {"name": "C"})
+    contacts = [
+        sandbox.store.create_object("contacts", {"firstname": f"P{index}"}, [("companies", company)])
+        for index in range(3)
+    ]
+
+    client.crm.associations.v4.batch_api.archive(
+        "companies",
+        "contacts",
+        BatchInputPublicAssociationMultiArchive(
+            inputs=[{"from": {"id": company}, "to": [{"id": contacts[0]}, {"id": contacts[2]}]}]
+        ),
+    )
+
+    assert sandbox.store.associated_ids("companies", company, "contacts") == [contacts[1]]
+    assert sandbox.store.associated_ids("contacts", contacts[0], "companies") == []

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import hubspot
 import pytest
-from hubspot.crm.objects import PublicObjectSearchRequest
+from hubspot.crm.objects import PublicObjectSearchRequest, SimplePublicObjectInputForCreate
 from hubspot.crm.objects.exceptions import ApiException
 from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
 
@@ -136,3 +137,33 @@ def test_an_unknown_object_type_is_refused_like_hubspot(sandbox: Any) -> None:
 
     assert missing.value.status == 400  # HubSpot: "Unable to infer object type from: unicorns"
     assert json.loads(missing.value.body)["category"] == "VALIDATION_ERROR"
+
+
+def test_a_gateway_timeout_may_hide_work_done_while_refused_calls_change_nothing(sandbox: Any) -> None:
+    """502/503 refuse a call before the portal sees it; a 504 answers after the portal did the work, the reason
+    callers must never blindly repeat a create."""
+    api = hubspot.Client.create(access_token=sandbox.token, host=sandbox.url).crm.objects.basic_api
+    sandbox.store.configure(fault_rate=1.0)
+    statuses = []
+    for index in range(30):
+        with pytest.raises(ApiException) as failed:
+            api.create("companies", SimplePublicObjectInputForCreate(properties={"name": f"C{index}"}))
+        statuses.append(failed.value.status)
+
+    assert set(statuses) <= {502, 503, 504} and 504 in statuses and len(set(statuses)) > 1
+    assert sandbox.store.counts()["companies"] == statuses.count(504)
+
+
+def test_concurrent_creates_get_distinct_ids_and_all_land(sandbox: Any) -> None:
+    def create_many(worker: int) -> list[str]:
+        api = hubspot.Client.create(access_token=sandbox.token, host=sandbox.url).crm.objects.basic_api
+        return [
+            api.create("companies", SimplePublicObjectInputForCreate(properties={"name": f"W{worker}-{index}"})).id
+            for index in range(20)
+        ]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        ids = [object_id for batch in pool.map(create_many, range(6)) for object_id in batch]
+
+    assert len(ids) == len(set(ids)) == 120
+    assert sandbox.store.counts()["companies"] == 120
