@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import flask
+
 from flywheel.http import handle_run, handle_webhook
 
 
