@@ -347,6 +347,22 @@ def test_losing_every_consent_mid_sequence_ends_it_as_no_consent(world: World) -
     assert len(world.inbox.messages) == 1
 
 
+def test_a_company_merged_away_in_hubspot_ends_its_sequence_without_failing_the_run(world: World) -> None:
+    gone = world.quiet_company(60, name="Assorbita S.r.l.")
+    kept = world.quiet_company(60)
+    world.run()
+    world.crm.archive("companies", gone)
+    world.day(15)
+
+    result = world.run()
+
+    assert [template for _, template, _ in world.inbox.sends(gone)] == ["nurture_1"]
+    assert [template for _, template, _ in world.inbox.sends(kept)] == ["nurture_1", "nurture_2"]
+    [record] = world.records(gone)
+    assert (record.status, record.next_due) == ("company_missing", None)
+    assert result.summary["company_missing"] == 1
+
+
 def test_with_all_recipients_every_consenting_contact_gets_each_step() -> None:
     world = World(NurtureRules(recipients="all"))
     company_id = world.quiet_company(60, contacts=2)

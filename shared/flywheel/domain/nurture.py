@@ -24,9 +24,13 @@ from flywheel.domain.retention import days_since
 FINAL_STEP = 5
 STEPS = tuple(range(1, FINAL_STEP + 1))
 
-Status = Literal["active", "converted", "completed", "no_consent", "skipped_no_consent"]
-TERMINAL_STATUSES: frozenset[str] = frozenset({"converted", "completed", "no_consent", "skipped_no_consent"})
-# what the company's `nurture_status` property shows for each status (HubSpot has no "skipped" option)
+# company_missing: the company was deleted or merged away in HubSpot while enrolled
+Status = Literal["active", "converted", "completed", "no_consent", "skipped_no_consent", "company_missing"]
+STATUSES: frozenset[str] = frozenset(
+    {"active", "converted", "completed", "no_consent", "skipped_no_consent", "company_missing"}
+)
+# what the company's `nurture_status` property shows for each status (HubSpot has no "skipped" option, and a
+# missing company has no properties to show anything)
 HUBSPOT_STATUS: dict[str, str] = {
     "active": "active",
     "converted": "converted",
@@ -192,6 +196,12 @@ def convert(enrolment: Enrolment, conversion: Conversion, as_of: date) -> Enrolm
     if not is_converting_order(enrolment, conversion.order_date):
         return enrolment
     return replace(enrolment, status="converted", next_due=None, conversion=conversion, ended_on=as_of)
+
+
+def end_for_missing_company(enrolment: Enrolment, as_of: date) -> Enrolment:
+    if not enrolment.is_active:
+        return enrolment
+    return replace(enrolment, status="company_missing", next_due=None, ended_on=as_of)
 
 
 def end_for_consent(enrolment: Enrolment, as_of: date) -> Enrolment:

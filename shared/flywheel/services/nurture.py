@@ -86,7 +86,7 @@ def to_record(enrolment: Enrolment) -> SequenceRecord:
 def from_record(record: SequenceRecord) -> Enrolment:
     data = record.data
     conversion = data.get("conversion")
-    status = cast(Status, record.status if record.status in rules_of.HUBSPOT_STATUS else "active")
+    status = cast(Status, record.status if record.status in rules_of.STATUSES else "active")
     return Enrolment(
         company_id=record.company_id,
         spell=_date(data["spell"]),
@@ -187,7 +187,11 @@ class _DailyRun:
         active = {e.id: e for e in map(from_record, self.ports.state.due_sequences(KIND, self.as_of + _ACTIVE_HORIZON))}
         companies = self._read_companies({e.company_id for e in active.values()})
         plans = [_Plan(e, is_new=False, company=companies.get(e.company_id)) for e in active.values()]
-        plans += self._enrolments(active)
+        # a company deleted or merged away in HubSpot: its sequence ends here, nothing is sent or written to it
+        gone = [p for p in plans if p.company is None]
+        for plan in gone:
+            plan.outcome = rules_of.end_for_missing_company(plan.enrolment, self.as_of)
+        plans = [p for p in plans if p.company is not None] + self._enrolments(active)
         progress(f"{FUNCTION} {self.as_of}: {len(plans)} sequences to look at")
 
         self._find_conversions(plans)
@@ -197,18 +201,18 @@ class _DailyRun:
         actions = [a for p in plans for a in p.actions]
         if self.dry_run:
             actions += self._property_actions(plans)
-            return self._result(plans, actions, ExecutionReport())
+            return self._result([*plans, *gone], actions, ExecutionReport())
 
         report = self._send(plans)
         updates = self._property_actions(plans)
         if updates:
             report.merge(EffectExecutor(self.ports).execute(updates))
         self._complete_suspensions(plans)
-        for plan in plans:
+        for plan in [*plans, *gone]:
             if plan.outcome is not None and plan.outcome != plan.enrolment:
                 plan.outcome = save(self.ports, plan.outcome)
         progress(f"{FUNCTION} {self.as_of}: done")
-        return self._result(plans, actions + updates, report)
+        return self._result([*plans, *gone], actions + updates, report)
 
     # --- reading -----------------------------------------------------------------------------------------------
 
@@ -422,6 +426,7 @@ class _DailyRun:
             "completed": 0,
             "no_consent": 0,
             "skipped_no_consent": 0,
+            "company_missing": 0,
             "pending": 0,
             "active": 0,
         }
