@@ -501,8 +501,8 @@ def _route(method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None
     return None
 
 
-def _error_body(status: int, category: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category, **extra}
+def _error_body(category: str, message: str) -> dict[str, Any]:
+    return {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category}
 
 
 # ---------------------------------------------------------------------- HTTP plumbing
@@ -581,7 +581,6 @@ class _PortalRequestHandler(BaseHTTPRequestHandler):
                 self._send(
                     401,
                     _error_body(
-                        401,
                         "INVALID_AUTHENTICATION",
                         "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
                     ),
@@ -604,7 +603,7 @@ class _PortalRequestHandler(BaseHTTPRequestHandler):
             if latency > 0:
                 time.sleep(latency)
             if fault in (502, 503):  # refused before the portal saw the call
-                self._send(fault, _error_body(fault, "SERVICE_UNAVAILABLE", FAULT_MESSAGES[fault]))
+                self._send(fault, _error_body("SERVICE_UNAVAILABLE", FAULT_MESSAGES[fault]))
                 return
             if routed is None:
                 raise PortalError(404, "OBJECT_NOT_FOUND", f"No route for {method} {path}")
@@ -614,13 +613,13 @@ class _PortalRequestHandler(BaseHTTPRequestHandler):
                 raise bad_request(f"Invalid input JSON: {error}") from error
             status, body = routed[1](_Request(store, routed[2], query, body_value))
             if fault == 504:  # the portal did the work, but the caller never hears so (why creates are not retried)
-                self._send(504, _error_body(504, "GATEWAY_TIMEOUT", FAULT_MESSAGES[504]))
+                self._send(504, _error_body("GATEWAY_TIMEOUT", FAULT_MESSAGES[504]))
                 return
             self._send(status, body)
         except PortalError as error:
             self._send(error.status, error.body())
         except Exception as error:  # a sandbox bug must still answer, as HubSpot's 500 would
-            self._send(500, _error_body(500, "INTERNAL_ERROR", f"{type(error).__name__}: {error}"))
+            self._send(500, _error_body("INTERNAL_ERROR", f"{type(error).__name__}: {error}"))
 
     def _sandbox(self, method: str, path: str, raw_body: bytes) -> Response:
         store = self.server.store

@@ -486,6 +486,7 @@ class PortalStore:
         associations: Iterable[tuple[str, str]] = (),
     ) -> str:
         """Create a record exactly as POST /crm/v3/objects/{type} does; returns its id."""
+        object_type = self.object_type(object_type)
         specs = []
         for to_type, to_id in associations:
             type_id = assoc.default_type_id(object_type, self.object_type(to_type))
@@ -495,7 +496,7 @@ class PortalStore:
                     "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
                 }
             )
-        return self.create(self.object_type(object_type), properties, specs).id
+        return self.create(object_type, properties, specs).id
 
     def update_object(self, object_type: str, object_id: str, properties: Mapping[str, Any]) -> None:
         """Update a record exactly as PATCH /crm/v3/objects/{type}/{id} does."""
