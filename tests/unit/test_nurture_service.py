@@ -18,7 +18,7 @@ from flywheel.clock import FixedClock
 from flywheel.config import NurtureRules, Settings
 from flywheel.domain.models import RunResult
 from flywheel.domain.nurture import Conversion, convert, enrol, record_send
-from flywheel.ports import EmailMessage, SendReceipt, SequenceRecord
+from flywheel.ports import EmailMessage, MailerError, SendReceipt, SequenceRecord
 from flywheel.services import nurture
 from flywheel.services.context import Ports
 
@@ -32,9 +32,12 @@ class Inbox:
         self._lock = threading.Lock()
         self.messages: list[tuple[date, EmailMessage]] = []
         self.today = START
+        self.failing = False  # the mail service times out: nobody knows whether the message left
 
     def send(self, message: EmailMessage) -> SendReceipt:
         with self._lock:
+            if self.failing:
+                raise MailerError("timeout", transient=True)
             self.messages.append((self.today, message))
             return SendReceipt(message_id=f"msg-{len(self.messages)}", channel="test")
 
@@ -201,6 +204,26 @@ def test_a_missed_fortnight_sends_the_pending_step_late_and_never_two_at_once(wo
     world.day(1)
     world.run()
     assert [(day - START).days for day, _, _ in world.inbox.sends(company_id)] == [0, 40, 55]
+
+
+def test_a_step_whose_send_failed_is_not_recorded_and_is_never_sent_twice(world: World) -> None:
+    company_id = world.quiet_company(60)
+    world.run()
+    world.day(15)
+    world.inbox.failing = True
+
+    failed = world.run()
+
+    [record] = world.records(company_id)
+    assert (record.step, record.next_due) == (1, world.today)
+    assert failed.summary["pending"] == 1 and failed.summary["sent"]["step_2"] == 0
+    # the next day the outcome is still unknown: at most once beats twice, so step 2 counts as gone out
+    world.inbox.failing = False
+    world.day()
+    world.run()
+    [record] = world.records(company_id)
+    assert (record.step, record.next_due) == (2, world.today + timedelta(days=15))
+    assert [template for _, template, _ in world.inbox.sends(company_id)] == ["nurture_1"]
 
 
 def test_an_order_ends_the_sequence_as_converted_with_date_and_value(world: World) -> None:
