@@ -74,7 +74,7 @@ def build_mailer(url: str, settings: Settings) -> Mailer:
         return HubSpotSingleSendMailer(
             api_base=settings.hubspot_api_base,
             access_token=settings.hubspot_access_token,
-            email_ids=settings.nurture.hubspot_email_ids,
+            email_ids=settings.hubspot_email_ids,
             timeout_seconds=settings.hubspot_timeout_seconds,
         )
     if parsed.scheme == "ses":

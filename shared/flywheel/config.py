@@ -103,8 +103,6 @@ class NurtureRules(BaseModel):
     coupon_valid_days: int = 45
     # HMAC key the coupon codes are derived from (company + spell): set it in production, or codes are guessable
     coupon_secret: str = ""
-    # HubSpot marketing email id per step template, for the hubspot mailer
-    hubspot_email_ids: dict[str, int] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):
@@ -135,6 +133,8 @@ class Settings(BaseSettings):
 
     state: str = "sqlite:///.flywheel/state.db"
     mailer: str = "outbox://.flywheel/outbox"
+    # HubSpot marketing email id for each template (nurture_1..nurture_5, riattivazione), for the hubspot mailer
+    hubspot_email_ids: dict[str, int] = Field(default_factory=dict)
     timezone: str = "Europe/Rome"
     # bearer token required on manual HTTP calls to the functions ("" = rely on Cloud Functions IAM only)
     api_token: str = ""
