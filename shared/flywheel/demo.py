@@ -77,7 +77,7 @@ def run_demo(*, companies: int = 3000, days: int = 90, seed: int = 7, workdir: s
             }
         )
         instance = Instance(settings)
-        portal = generate_portal(companies, seed, start)
+        portal = server.store.generated or generate_portal(companies, seed, start)
         # the same order as the production schedule: SiRank at night, then the functions that read what it wrote
         specs = dict(sorted(functions().items(), key=lambda item: (item[0] not in RUNS_FIRST, item[0])))
         tallies: dict[str, FunctionTally] = defaultdict(FunctionTally)
@@ -87,17 +87,19 @@ def run_demo(*, companies: int = 3000, days: int = 90, seed: int = 7, workdir: s
         for offset in range(days):
             day = start + timedelta(days=offset)
             for order in orders_for_day(portal, day, seed, placed):
-                server.store.create_object(
-                    "deals",
-                    {
-                        "dealname": order.dealname,
-                        "amount": order.amount,
-                        "closedate": order.closedate,
-                        "pipeline": order.pipeline,
-                        "dealstage": order.dealstage,
-                    },
-                    [("companies", order.company_id)],
-                )
+                properties = {
+                    "dealname": order.dealname,
+                    "amount": order.amount,
+                    "closedate": order.closedate,
+                    "pipeline": order.pipeline,
+                    "dealstage": order.dealstage,
+                }
+                if order.owner_id:
+                    properties["hubspot_owner_id"] = order.owner_id
+                links = [("companies", order.company_id)]
+                if order.contact_id:
+                    links.append(("contacts", order.contact_id))
+                server.store.create_object("deals", properties, links)
                 placed[order.company_id] = day
                 new_orders += 1
             ports = instance.ports()
