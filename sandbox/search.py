@@ -53,7 +53,7 @@ def to_epoch_ms(text: str) -> float | None:
         if len(stripped) == 10:
             day = date.fromisoformat(stripped)
             return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000
-        moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(stripped)  # Python 3.11 reads the trailing Z itself
     except ValueError:
         return None
     if moment.tzinfo is None:

@@ -12,6 +12,7 @@ the ordered result ids, so paging through a result costs only the page.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import copy
 import gc
 import json
@@ -21,7 +22,7 @@ import threading
 import time
 import uuid
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -69,6 +70,20 @@ QUERY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "contacts": ("firstname", "lastname", "email", "phone", "company"),
     "deals": ("dealname",),
 }
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building many small containers (loading the portal, building an index): none
+    of them form cycles, and with a portal of a million objects in the heap each automatic collection would
+    rescan it all, several times per build."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class PortalError(Exception):
@@ -193,12 +208,19 @@ class _RangeIndex:
         self.key_of: dict[str, tuple[float, int]] = {}
 
     @classmethod
-    def build(cls, values: Iterable[tuple[str, Normalized | None]]) -> _RangeIndex:
+    def build(cls, records: Iterable[Record], name: str, kind: str) -> _RangeIndex:
+        entries = []
+        for record in records:
+            raw = record.properties.get(name)
+            if raw:
+                value = normalize(raw, kind)
+                if value is not None:
+                    entries.append((value, int(record.id), record.id))
+        entries.sort()
         index = cls()
-        entries = sorted((value, int(object_id)) for object_id, value in values if isinstance(value, float))
-        index.keys = entries
-        index.ids = [str(object_id) for _value, object_id in entries]
-        index.key_of = dict(zip(index.ids, entries, strict=True))
+        index.keys = [(value, number) for value, number, _object_id in entries]  # type: ignore[misc]
+        index.ids = [object_id for _value, _number, object_id in entries]
+        index.key_of = dict(zip(index.ids, index.keys, strict=True))
         return index
 
     def put(self, object_id: str, value: Normalized | None) -> None:
@@ -256,13 +278,8 @@ class PortalStore:
         if companies > 0:
             from sandbox.generator import generate_portal
 
-            gc_was_enabled = gc.isenabled()
-            gc.disable()  # as in _load_initial: no cycles, so do not let the collector rescan a growing heap
-            try:
+            with _collector_paused():
                 portal = generate_portal(companies, seed, today or date.today())
-            finally:
-                if gc_was_enabled:
-                    gc.enable()
             self.generated = portal
             self._initial_objects = portal.objects
             self._initial_associations = list(portal.associations)
@@ -980,20 +997,19 @@ class PortalStore:
         index = self._value_indexes.get((object_type, name))
         if index is None:
             index = {}
-            for record in self._records[object_type].values():
-                value = normalize(record.properties.get(name), kind)
-                if value is not None:
-                    index.setdefault(value, set()).add(record.id)
+            with _collector_paused():
+                for record in self._records[object_type].values():
+                    value = normalize(record.properties.get(name), kind)
+                    if value is not None:
+                        index.setdefault(value, set()).add(record.id)
             self._value_indexes[(object_type, name)] = index
         return index
 
     def _range_index(self, object_type: str, name: str, kind: str) -> _RangeIndex:
         index = self._range_indexes.get((object_type, name))
         if index is None:
-            index = _RangeIndex.build(
-                (record.id, normalize(record.properties.get(name), kind))
-                for record in self._records[object_type].values()
-            )
+            with _collector_paused():
+                index = _RangeIndex.build(self._records[object_type].values(), name, kind)
             self._range_indexes[(object_type, name)] = index
         return index
 
@@ -1180,15 +1196,12 @@ class PortalStore:
     # ------------------------------------------------------------------ internals
 
     def _load_initial(self) -> None:
-        # Building hundreds of thousands of small containers would trigger the cyclic GC over and over (most of
-        # the load time); none of them form cycles, so collect once at the end instead.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _collector_paused():
             self._load_initial_records()
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+        if self._initial_objects:
+            # The generated portal lives as long as the store: keep the cyclic GC's full collections from
+            # rescanning its million objects (reference counting still frees them after a reset).
+            gc.freeze()
 
     def _load_initial_records(self) -> None:
         now = iso_now()
