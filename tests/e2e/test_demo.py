@@ -1,0 +1,36 @@
+"""`make demo` in miniature: the same command on a small portal and fewer days."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flywheel.services.registry import functions
+
+pytestmark = pytest.mark.sandbox
+
+
+def test_the_demo_runs_every_function_and_ends_with_its_summary(tmp_path: Path) -> None:
+    command = ["demo", "--companies", "250", "--days", "20", "--workdir", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "flywheel.cli", *command],
+        env={k: v for k, v in os.environ.items() if not k.startswith(("FLYWHEEL_", "HUBSPOT_"))},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.rstrip().endswith("Demo finished.")
+    for name in functions():
+        assert re.search(rf"^{name}: 20 runs", done.stdout, re.MULTILINE), f"{name} missing from the summary"
+    assert "day  20/20" in done.stderr, "progress is shown while the demo runs"
+    emails = len(list((tmp_path / "outbox").glob("*.eml")))
+    reported = re.search(r"Emails in the outbox: ([\d,]+)", done.stdout)
+    assert reported is not None
+    assert emails == int(reported.group(1).replace(",", "")) > 0
