@@ -80,7 +80,7 @@ def handle_run(function: str, request: HttpRequest, inst: Instance | None = None
             ports.state.release(trigger_key)
         log.error("%s failed on HubSpot: %s", function, error)
         return _error(503 if error.transient else 502, f"HubSpot: {error}")
-    transient = int(result.summary.get("transient_failures", 0) or 0)
+    transient = _transient_failures(result.summary)
     if trigger_key:
         if transient:
             ports.state.release(trigger_key)
@@ -137,6 +137,15 @@ def handle_webhook(function: str, request: HttpRequest, inst: Instance | None = 
     for key in keys:
         ports.state.complete(key, {"processed": True}, now=ports.clock.now())
     return _render(result), 200
+
+
+def _transient_failures(summary: dict[str, Any]) -> int:
+    """Effects whose outcome is unknown (HubSpot 5xx after retries): a 503 makes the scheduler retry the run,
+    which reconciles them first."""
+    effects = summary.get("effects")
+    if not isinstance(effects, dict):
+        return 0
+    return sum(int(n) for outcome, n in effects.items() if str(outcome).startswith("failed_transient"))
 
 
 def _release(ports: Any, keys: list[str]) -> None:

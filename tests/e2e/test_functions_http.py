@@ -129,3 +129,26 @@ def test_a_validly_signed_webhook_is_processed_and_a_redelivery_is_recognised(
     assert first.status_code == 200, first.get_json()
     assert again.status_code == 200
     assert again.get_json()["deduplicated"] is True
+
+
+def test_when_hubspot_keeps_failing_the_scheduler_is_told_to_retry(
+    portal: Any, flywheel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flywheel.bootstrap import reset_instance
+
+    monkeypatch.setenv("FLYWHEEL_HUBSPOT_MAX_RETRIES", "1")  # fail fast: the retry policy has tests of its own
+    reset_instance()
+    client = client_for("cold_segment")
+    headers = {
+        "X-CloudScheduler-JobName": "flywheel-cold-segment-daily",
+        "X-CloudScheduler-ScheduleTime": "2026-11-29T05:00:00Z",
+    }
+    portal.store.configure(fault_rate=1.0)
+
+    failing = client.post("/", json={"as_of": "2026-11-29"}, headers=headers)
+    portal.store.configure(fault_rate=0.0)
+    retried = client.post("/", json={"as_of": "2026-11-29"}, headers=headers)
+
+    assert failing.status_code == 503
+    assert retried.status_code == 200
+    assert "deduplicated" not in retried.get_json(), "a failed delivery must not count as done"
