@@ -248,12 +248,12 @@ def run(args: argparse.Namespace) -> str:
             f"{m.wall / floor:.3f} | {m.rate_limited} |"
         )
     lines += ["", "Peak memory of a full run (synthetic portal, fresh process, `python -m bench.memory`):", ""]
-    lines += ["| companies | deals | orders | wall s | ru_maxrss MB |", "|---|---|---|---|---|"]
+    lines += ["| companies | deals | orders | wall s | peak resident MB |", "|---|---|---|---|---|"]
     for companies in args.memory_companies:
         figures = _memory(companies, trace=False)
         lines.append(
             f"| {figures['companies']:,} | {figures['deals']:,} | {figures['orders']:,} | "
-            f"{figures['wall_seconds']} | {figures['ru_maxrss_mb']} |"
+            f"{figures['wall_seconds']} | {figures['peak_resident_mb']} |"
         )
     return "\n".join(lines)
 
