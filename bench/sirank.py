@@ -87,6 +87,10 @@ def _timed_run(server: SandboxServer, crm: HubSpotCrm, state: SqliteStateStore, 
     result = sirank.run(sirank.Request(as_of=as_of, mode=mode), _ports(crm, state))  # type: ignore[arg-type]
     wall = time.perf_counter() - started
     after = server.store.stats()
+    by_endpoint = after["calls"]["by_endpoint"]
+    previous = before["calls"]["by_endpoint"]
+    endpoints = {k: v - previous.get(k, 0) for k, v in sorted(by_endpoint.items()) if v != previous.get(k, 0)}
+    result.summary["sandbox_calls_by_endpoint"] = endpoints
     return (
         result,
         wall,
@@ -232,6 +236,11 @@ def run(args: argparse.Namespace) -> str:
     ]
     for m in unlimited:
         lines.append(f"- {m.label}: lower bound {m.bound_terms} = {m.lower_bound}")
+        counters = {
+            k: v for k, v in m.result.summary.items() if k.endswith(("_modified", "_removed", "_day")) or k == "orders"
+        }
+        lines.append(f"  - counters: `{json.dumps(counters)}`")
+        lines.append(f"  - sandbox calls by endpoint: `{json.dumps(m.result.summary['sandbox_calls_by_endpoint'])}`")
     limited = _main_portal(args, RATE_LIMIT, args.rate_limited_companies)
     lines += [
         "",
