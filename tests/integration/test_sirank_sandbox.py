@@ -187,3 +187,51 @@ def test_incremental_runs_end_where_a_full_run_would_with_search_lagging(
         assert last.summary["mode"] == "incremental"
         assert portal.run(MemoryStateStore(), as_of, mode="full", dry_run=True).actions == []
         assert held_values(portal) == expected_values(portal, as_of)
+
+
+class Killed(BaseException):
+    """The function instance dies (timeout, crash): nothing after this point runs."""
+
+
+class DiesAfterWrites:
+    """The HubSpot adapter, but the instance dies right after its Nth batch update reached HubSpot."""
+
+    def __init__(self, inner: HubSpotCrm, writes: list[str], die_after: int | None) -> None:
+        self.inner = inner
+        self.writes = writes
+        self.die_after = die_after
+        self.batches = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @property
+    def calls_made(self) -> int:
+        return self.inner.calls_made
+
+    def update_batch(self, object_type: str, updates: Any) -> None:
+        self.inner.update_batch(object_type, updates)
+        self.writes.extend(company for company, _ in updates)
+        self.batches += 1
+        if self.die_after is not None and self.batches >= self.die_after:
+            raise Killed()
+
+
+def test_a_run_killed_after_a_write_resumes_and_writes_nothing_twice(
+    sandbox_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    portal = open_portal(sandbox_factory, companies=250)
+    state = SqliteStateStore(str(tmp_path / "state.db"))
+    writes: list[str] = []
+
+    with pytest.raises(Killed):
+        crm = DiesAfterWrites(portal.crm, writes, die_after=2)
+        sirank.run(sirank.Request(as_of=TODAY), Ports(crm, state, object(), SystemClock(), Settings()))  # type: ignore[arg-type]
+    crm = DiesAfterWrites(portal.crm, writes, die_after=None)
+    again = sirank.run(sirank.Request(as_of=TODAY), Ports(crm, state, object(), SystemClock(), Settings()))  # type: ignore[arg-type]
+
+    assert again.summary["resumed_from_checkpoint"] is True
+    assert again.summary["companies_scored"] == 250
+    assert sorted(writes) == sorted(set(writes)), "a company was written twice"
+    assert len(writes) == 250
+    assert held_values(portal) == expected_values(portal, TODAY)
