@@ -340,3 +340,15 @@ def test_a_checkpoint_of_another_day_is_dropped_and_the_new_run_starts_afresh(wo
     assert result.summary["resumed_from_checkpoint"] is False
     assert result.summary["companies_scored"] == 250
     assert world.run(world.clock.today(), mode="full", dry_run=True).actions == []
+
+
+def test_a_full_run_replaces_the_ledger_and_leaves_no_staging_behind(world: World) -> None:
+    companies = [world.crm.add_company(f"Azienda {n}") for n in range(3)]
+    world.crm.add_order(companies[0], 100, DAY)
+    world.run(mode="full")
+    world.run(mode="full")
+
+    assert list(world.state.iter_documents("sirank_ledger_g1")) == []
+    assert sorted(doc_id for doc_id, _ in world.state.iter_documents("sirank_ledger_g2")) == sorted(companies)
+    assert list(world.state.iter_documents(sirank.STAGE_COLLECTION)) == []
+    assert world.state.load_checkpoint(sirank.CHECKPOINT) is None

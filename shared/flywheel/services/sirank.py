@@ -334,7 +334,6 @@ class _Run:
         shards = max(1, math.ceil(sum(len(s.orders) // _ORDER.size for s in companies.values()) / 2000))
         if not self.dry_run:
             self._write_index(companies, generation, shards)
-            previous = self.meta
             self.state.put_documents(
                 META_COLLECTION,
                 {
@@ -346,9 +345,10 @@ class _Run:
                     }
                 },
             )
-            if previous is not None and int(previous["generation"]) != generation:
-                self._delete_collection(_ledger_name(int(previous["generation"])))
-                self._delete_collection(_index_name(int(previous["generation"])))
+            if generation > 1:
+                # the ledger this run replaces (also when a stop came between switching and deleting)
+                self._delete_collection(_ledger_name(generation - 1))
+                self._delete_collection(_index_name(generation - 1))
             self._finish()
         self.extra_summary["orders"] = sum(len(s.orders) // _ORDER.size for s in companies.values())
 
