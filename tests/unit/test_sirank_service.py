@@ -83,17 +83,20 @@ def test_lost_deals_open_deals_and_other_pipelines_are_not_orders(world: World) 
     assert world.values(company)[0] == "104"  # 100 x (1 + 0.5/12)
 
 
-def test_a_second_run_writes_only_what_changed(world: World) -> None:
+def test_a_second_run_writes_only_what_changed_in_one_batch(world: World) -> None:
     companies = [world.crm.add_company(f"Azienda {n}") for n in range(250)]
     for n, company in enumerate(companies):
         world.crm.add_order(company, 100 + n, DAY - timedelta(days=n))
     world.run(mode="full")
 
-    world.crm.add_order(companies[0], 5000, DAY)
+    for company in (companies[0], companies[140], companies[249]):  # on three different pages
+        world.crm.add_order(company, 5000, DAY)
     second = world.run(mode="full")
 
-    assert [a.company_id for a in second.actions] == [companies[0]]
+    assert [a.company_id for a in second.actions] == [companies[0], companies[140], companies[249]]
     assert second.actions[0].properties == {"sirank": str(round((100 + 5000) * (1 + 1 / 12)))}
+    # 3 company pages + 3 deal pages (253 deals) + 2 schema reads + ONE batch update for the three
+    assert second.summary["api_calls"] == 9
 
 
 def test_a_full_run_reads_companies_and_deals_in_pages_of_one_hundred(world: World) -> None:

@@ -192,7 +192,7 @@ class _Run:
         mode = self._start()
         if self.resumed:
             # scores of the pages finished before the stop, for the summary's distribution
-            for document in self._staged("s", int(self.cp["score_page"])):
+            for document in self._staged("s", int(self.cp["score_stages"])):
                 self.scores.extend(int(v) for v in document.get("v", []))
         if mode == "full":
             self._full()
@@ -241,7 +241,8 @@ class _Run:
             "company_pages": 0,
             "deal_pages": 0,
             "target_pages": 0,
-            "score_page": 0,
+            "score_position": 0,
+            "score_stages": 0,
             "in_flight": None,
             "calls_before": 0,
             "scored": 0,
@@ -273,7 +274,7 @@ class _Run:
         ids += [f"d{k}" for k in range(int(cp.get("deal_pages", 0)))]
         ids += [f"t{k}" for k in range(int(cp.get("target_pages", 0)))]
         ids += [f"a{k}" for k in range(int(cp.get("affected_pages", 0)))]
-        ids += [f"s{k}" for k in range(int(cp.get("score_page", 0)) + 1)]
+        ids += [f"s{k}" for k in range(int(cp.get("score_stages", 0)) + 1)]
         for chunk in _chunks(ids, STATE_CHUNK):
             self.state.delete_documents(STAGE_COLLECTION, chunk)
 
@@ -328,7 +329,8 @@ class _Run:
             self.cp["phase"] = "score"
             self._save()
         if self.cp["phase"] == "score":
-            self._score_pages(pages, lambda ids: {i: companies[i] for i in ids}, _ledger_name(generation))
+            targets = [company_id for page in pages for company_id in page]
+            self._score_all(targets, lambda ids: {i: companies[i] for i in ids}, _ledger_name(generation))
             self.cp["phase"] = "finish"
             self._save()
         shards = max(1, math.ceil(sum(len(s.orders) // _ORDER.size for s in companies.values()) / 2000))
@@ -534,7 +536,8 @@ class _Run:
                 load(ids)
                 return {i: cache[i] for i in ids}
 
-            self._score_pages(pages, states, ledger, on_page_done=lambda ids: [cache.pop(i, None) for i in ids])
+            targets = [company_id for page in pages for company_id in page]
+            self._score_all(targets, states, ledger, on_done=lambda ids: [cache.pop(i, None) for i in ids])
             self.cp["phase"] = "finish"
             self._save()
         if not self.dry_run:
@@ -603,40 +606,46 @@ class _Run:
 
     # --- scoring and writing (both modes) --------------------------------------------------------------------
 
-    def _score_pages(
+    def _score_all(
         self,
-        pages: Sequence[list[str]],
+        targets: Sequence[str],
         states: Callable[[list[str]], dict[str, CompanyState]],
         ledger: str,
-        on_page_done: Callable[[list[str]], object] | None = None,
+        on_done: Callable[[list[str]], object] | None = None,
     ) -> None:
-        for k in range(int(self.cp["score_page"]), len(pages)):
-            ids = pages[k]
-            companies = states(ids)
-            if self.cp.get("in_flight") == k:
-                # the previous attempt may have written this page before it stopped: read what HubSpot holds now
-                for record in self.crm.read_batch("companies", ids, list(self.value_names)):
-                    companies[record.id].set_hubspot_values(record, self.value_names)
-            updates: list[tuple[str, dict[str, str]]] = []
-            page_scores: list[int] = []
-            for company_id in ids:
-                company = companies[company_id]
-                changes, sirank = self._decide(company)
-                page_scores.append(sirank)
-                if changes:
-                    updates.append((company_id, changes))
+        """Score the targets in order; updates go out in full batches of 100 changed companies.
+
+        The checkpoint is the position after the last company of the last batch sent: every company before it
+        is scored, written if needed, and in the ledger; none after it was written, except the batch in flight
+        when a run stopped, whose companies are read back from HubSpot before anything is decided about them.
+        """
+        position = int(self.cp["score_position"])
+        read_back: dict[str, CrmRecord] = {}
+        if self.cp.get("in_flight"):
+            ids = list(self.cp["in_flight"])
+            read_back = {r.id: r for r in self.crm.read_batch("companies", ids, list(self.value_names))}
+        pending: list[tuple[str, dict[str, str]]] = []
+        scored: list[tuple[str, CompanyState, int]] = []
+
+        def flush() -> None:
+            nonlocal position
+            gone: set[str] = set()
             if not self.dry_run:
-                self.cp["in_flight"] = k
-                self._save()
-                gone = self._write(updates)
-                for company_id, changes in updates:
+                if pending:
+                    self.cp["in_flight"] = [company_id for company_id, _ in pending]
+                    self._save()
+                    gone = self._write(pending)
+                for company_id, changes in pending:
                     if company_id not in gone:
-                        self._remember_written(companies[company_id], changes)
-                kept = [i for i in ids if i not in gone]
-                self.state.put_documents(ledger, {i: companies[i].to_document() for i in kept})
+                        self._remember_written(companies_by_id[company_id], changes)
+                kept = {i: c.to_document() for i, c, _ in scored if i not in gone}
+                for chunk in _chunks(list(kept), STATE_CHUNK):
+                    self.state.put_documents(ledger, {i: kept[i] for i in chunk})
                 if gone:
                     self.state.delete_documents(ledger, sorted(gone))
-                self._stage(f"s{k}", {"v": page_scores})
+                n = int(self.cp["score_stages"])
+                self._stage(f"s{n}", {"v": [v for _, _, v in scored]})
+                self.cp["score_stages"] = n + 1
             self.actions += [
                 Action(
                     type="update_company",
@@ -644,21 +653,43 @@ class _Run:
                     key=f"{FUNCTION}:{company_id}:{self.as_of.isoformat()}",
                     properties=changes,
                 )
-                for company_id, changes in updates
+                for company_id, changes in pending
             ]
-            self.scores.extend(page_scores)
-            self.cp["scored"] = int(self.cp["scored"]) + len(ids)
-            self.cp["companies_changed"] = int(self.cp["companies_changed"]) + len(updates)
+            self.scores.extend(v for _, _, v in scored)
+            self.cp["scored"] = int(self.cp["scored"]) + len(scored)
+            self.cp["companies_changed"] = int(self.cp["companies_changed"]) + len(pending)
             by_property: dict[str, int] = self.cp.setdefault("values_changed", {})
-            for _company_id, changes in updates:
+            for _company_id, changes in pending:
                 for name in changes:
                     by_property[name] = by_property.get(name, 0) + 1
-            self.cp.update(score_page=k + 1, in_flight=None)
+            position += len(scored)
+            self.cp.update(score_position=position, in_flight=None)
             self._save()
-            if on_page_done is not None:
-                on_page_done(ids)
-            if (k + 1) % PROGRESS_EVERY == 0:
-                self.ports.progress(f"sirank: {self.cp['scored']} companies scored")
+            if on_done is not None:
+                on_done([i for i, _, _ in scored])
+            pending.clear()
+            scored.clear()
+            companies_by_id.clear()
+
+        companies_by_id: dict[str, CompanyState] = {}
+        for chunk_number, start in enumerate(range(position, len(targets), 100)):
+            ids = list(targets[start : start + 100])
+            companies = states(ids)
+            for company_id in ids:
+                company = companies[company_id]
+                if company_id in read_back:
+                    company.set_hubspot_values(read_back[company_id], self.value_names)
+                changes, sirank = self._decide(company)
+                scored.append((company_id, company, sirank))
+                companies_by_id[company_id] = company
+                if changes:
+                    pending.append((company_id, changes))
+                    if len(pending) == 100:
+                        flush()
+            if (chunk_number + 1) % PROGRESS_EVERY == 0:
+                self.ports.progress(f"sirank: {start + len(ids)} of {len(targets)} companies scored")
+        if scored or pending:
+            flush()
 
     def _decide(self, company: CompanyState) -> tuple[dict[str, str], int]:
         facts = company.order_facts()
