@@ -12,10 +12,15 @@ incremental  reads only what changed since the last run's watermark (minus a loo
              re-scores only the companies touched plus those whose review day has come (an order leaving the
              window, a segment threshold, tenure moving the rounded value) - without reading HubSpot for them.
 
-Only values that differ from what HubSpot holds are written, in batch updates of 100. Every page ends with a
-checkpoint; a run stopped half-way resumes from it on the next trigger with the same as_of (pages already read
-are reloaded from the state store, not from HubSpot). A page of writes is marked in flight before it goes out;
-after a crash that page's current values are read back first, so that no write is repeated.
+Only values that differ from what HubSpot holds are written, in full batch updates of 100 changed companies.
+Every page read and every batch written ends with a checkpoint; a run stopped half-way resumes from it on the
+next trigger with the same as_of (pages already read are reloaded from the state store's staging documents, not
+from HubSpot). A batch of writes is marked in flight before it goes out; after a stop its companies' current
+values are read back first, so that no write is repeated.
+
+Known limits: a deal re-associated to another company without other changes stays with its old company until
+the next full run (association changes do not always move hs_lastmodifieddate); the archived-deals list is read
+whole on each incremental run (HubSpot keeps archived records 90 days).
 
 The real clock drives watermarks (HubSpot's hs_lastmodifieddate is real time); as_of drives the scoring.
 """
