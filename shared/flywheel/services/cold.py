@@ -29,6 +29,7 @@ from flywheel.services.mapping import (
     company_properties,
     contact_properties,
     parse_date,
+    parse_instant,
     parse_number,
     to_company,
     to_contact,
@@ -80,22 +81,6 @@ def _wakeup_deal_properties(ports: Ports) -> list[str]:
     ]
 
 
-def _parse_instant(value: str | None) -> datetime | None:
-    """A HubSpot datetime property (ISO 8601 or epoch milliseconds) as an aware instant."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        if text.lstrip("-").isdigit():
-            return datetime.fromtimestamp(int(text) / 1000, UTC)
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC)
-        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
-
-
 def _to_wakeup_deal(record: CrmRecord, company_id: str | None, ports: Ports) -> segments.WakeupDeal | None:
     schema, contract, zone = ports.schema, ports.settings.portal, ports.settings.timezone
     stage = schema.stage(schema.wakeup_pipeline.id, record.prop("dealstage") or "")
@@ -109,7 +94,7 @@ def _to_wakeup_deal(record: CrmRecord, company_id: str | None, ports: Ports) -> 
         is_closed=stage.is_closed,
         created_on=parse_date(record.prop("createdate"), zone),
         in_stage_since=parse_date(record.prop(f"hs_date_entered_{new_stage.id}"), zone),
-        appointment_at=_parse_instant(record.prop(contract.wakeup_appointment_at)),
+        appointment_at=parse_instant(record.prop(contract.wakeup_appointment_at)),
         appointment_kind=record.prop(contract.wakeup_appointment_kind),
         notes=record.prop(contract.wakeup_notes),
         name=record.prop("dealname"),
@@ -397,11 +382,9 @@ def _activity_times(ports: Ports, company_ids: Sequence[str]) -> dict[str, list[
                 if object_type == "tasks":
                     if (record.prop("hs_task_status") or "").upper() != "COMPLETED":
                         continue
-                    moment = _parse_instant(
-                        record.prop("hs_task_completion_date") or record.prop("hs_lastmodifieddate")
-                    )
+                    moment = parse_instant(record.prop("hs_task_completion_date") or record.prop("hs_lastmodifieddate"))
                 else:
-                    moment = _parse_instant(record.prop("hs_timestamp"))
+                    moment = parse_instant(record.prop("hs_timestamp"))
                 if moment is not None:
                     times[company_id].append(moment)
     return times
@@ -427,7 +410,7 @@ def _plan_reactivation_emails(ports: Ports, portal: _Portal, as_of: date, plan: 
     activity = _activity_times(ports, [r.company_id for r in quiet])
     silent = []
     for record in quiet:
-        created = _parse_instant(record.data.get("task_created_at"))
+        created = parse_instant(record.data.get("task_created_at"))
         if created is not None and segments.owner_was_active(created, activity.get(record.company_id, [])):
             plan.checks[record.company_id] = "owner_active"
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from flywheel.config import PortalContract
@@ -53,22 +53,35 @@ def parse_bool(value: str | None) -> bool:
     return value is not None and value.strip().lower() in {"true", "1", "yes"}
 
 
-def parse_date(value: str | None, timezone: str = "Europe/Rome") -> date | None:
-    """A HubSpot date or datetime property as a calendar date in `timezone`.
-
-    Date properties come as `YYYY-MM-DD`; datetime ones as ISO 8601 in UTC or as epoch milliseconds.
-    """
-    if value is None or value == "":
+def parse_instant(value: str | None) -> datetime | None:
+    """A HubSpot datetime property as an aware instant: ISO 8601 (UTC unless it says otherwise), epoch
+    milliseconds, or a bare date (midnight UTC, as HubSpot stores date properties). None when empty or malformed."""
+    if value is None or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, ZoneInfo("UTC")).astimezone(ZoneInfo(timezone)).date()
-    if len(text) == 10:
-        return date.fromisoformat(text)
-    instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=ZoneInfo("UTC"))
-    return instant.astimezone(ZoneInfo(timezone)).date()
+    try:
+        if text.lstrip("-").isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, UTC)
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC)
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+
+
+def parse_date(value: str | None, timezone: str = "Europe/Rome") -> date | None:
+    """A HubSpot date or datetime property as a calendar date in `timezone`; None when empty or malformed.
+
+    Date properties (`YYYY-MM-DD`) are calendar dates already; datetimes are instants, seen from `timezone`.
+    """
+    if value is not None and len(value.strip()) == 10:
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    instant = parse_instant(value)
+    return None if instant is None else instant.astimezone(ZoneInfo(timezone)).date()
 
 
 def to_company(record: CrmRecord, contract: PortalContract) -> Company:

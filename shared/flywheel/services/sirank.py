@@ -705,7 +705,7 @@ class _Run:
         held_sirank = parse_number(company.hs_sirank)
         if held_sirank is None or round(held_sirank) != result.sirank:
             changes[self.contract.sirank] = str(result.sirank)
-        held_last = _parse_date_or_none(company.hs_last, self.timezone)
+        held_last = parse_date(company.hs_last, self.timezone)
         if held_last != result.last_purchase_date or (result.last_purchase_date is None and company.hs_last):
             last = result.last_purchase_date
             changes[self.contract.last_purchase_date] = "" if last is None else last.isoformat()
@@ -762,13 +762,6 @@ class _Run:
         return RunResult(
             function=FUNCTION, as_of=self.as_of, dry_run=self.dry_run, actions=self.actions, summary=summary
         )
-
-
-def _parse_date_or_none(text: str | None, timezone: str) -> date | None:
-    try:
-        return parse_date(text, timezone)
-    except ValueError:
-        return None
 
 
 def _quantiles(ordered: Sequence[int]) -> dict[str, int]:
