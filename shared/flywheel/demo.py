@@ -34,14 +34,15 @@ class FunctionTally:
     last_day: date | None = None
     seconds: float = 0.0
 
-    def add(self, result: RunResult, seconds: float) -> None:
+    def add(self, result: RunResult, seconds: float, summary_totals: tuple[str, ...] = ()) -> None:
         self.runs += 1
         self.seconds += seconds
         for action in result.actions:
             self.actions[action.type] += 1
             self.companies.add(action.company_id)
         for key, value in _numbers(result.summary):
-            self.totals[key] += value
+            if key.startswith("effects.") or key.split(".", 1)[0] in summary_totals:
+                self.totals[key] += value
         self.last_summary = result.summary
         self.last_day = result.as_of
 
@@ -109,7 +110,7 @@ def run_demo(*, companies: int = 3000, days: int = 90, seed: int = 7, workdir: s
                 request = spec.request_model.model_validate({"as_of": day})
                 t0 = time.monotonic()
                 result = run_function(name, request, ports)
-                tallies[name].add(result, time.monotonic() - t0)
+                tallies[name].add(result, time.monotonic() - t0, spec.summary_totals)
             progress(offset + 1, days, day, tallies, new_orders, time.monotonic() - began)
         sys.stderr.write("\n")
         report(tallies, new_orders, days, work, server.store.stats())
@@ -140,6 +141,11 @@ def report(tallies: dict[str, FunctionTally], orders: int, days: int, work: Path
             say("  what became of them:")
             for outcome, total in sorted(effects.items()):
                 say(f"    {outcome:<32} {_figure(total):>8}")
+        totals = {k: v for k, v in tally.totals.items() if not k.startswith("effects.")}
+        if totals:
+            say(f"  totals over the {days} days:")
+            for key, total in totals.items():
+                say(f"    {key:<44} {_figure(total):>10}")
         say(f"  the last day's run ({tally.last_day}):")
         for key, value in _numbers(tally.last_summary):
             if not key.startswith("effects."):

@@ -38,6 +38,8 @@ from flywheel.services.portal import PortalSchema
 
 FUNCTION = "cold_segment"
 CADENCE = "daily"
+# summary counts that add up over runs (the demo and reports total them); the others describe one run
+SUMMARY_TOTALS = ("deals_created", "deals_moved", "tasks_created", "emails_sent")
 
 RECONTACT_KIND = "cold_recontact"
 # how far back Wake Up deals created by this function are checked against their idempotency keys

@@ -42,6 +42,8 @@ from flywheel.services.mapping import (
 
 FUNCTION = "nurture_step"
 CADENCE = "daily"
+# summary counts that add up over runs (the demo and reports total them); the others describe one run
+SUMMARY_TOTALS = ("enrolled", "sent", "converted", "completed", "no_consent", "skipped_no_consent")
 KIND = "nurture"
 # every active record is due within one step interval; this horizon reads them all with the due-date query
 _ACTIVE_HORIZON = timedelta(days=3660)

@@ -4,6 +4,7 @@ A service module looks like:
 
     FUNCTION = "sirank_recalc"
     CADENCE = "daily"                       # daily | hourly | weekly | monthly (for the demo and infra)
+    SUMMARY_TOTALS = ("emails_sent",)       # optional: summary counts that add up over runs
     class Request(RunRequest): mode: Literal["full", "incremental"] | None = None
     def run(request: Request, ports: Ports) -> RunResult: ...
 """
@@ -30,6 +31,8 @@ class FunctionSpec:
     request_model: type[RunRequest]
     run: Callable[[RunRequest, Ports], RunResult]
     module: ModuleType
+    # summary keys whose counts add up over runs (nested counts included), as opposed to one run's snapshot
+    summary_totals: tuple[str, ...] = ()
 
 
 class UnknownFunction(LookupError):
@@ -50,6 +53,7 @@ def functions() -> dict[str, FunctionSpec]:
             request_model=cast(type[RunRequest], module.Request),
             run=cast(Callable[[RunRequest, Ports], RunResult], module.run),
             module=module,
+            summary_totals=tuple(getattr(module, "SUMMARY_TOTALS", ())),
         )
     return dict(sorted(found.items()))
 

@@ -44,6 +44,8 @@ from flywheel.services.mapping import parse_date, parse_number
 
 FUNCTION = "sirank_recalc"
 CADENCE = "daily"
+# summary counts that add up over runs (the demo and reports total them); the others describe one run
+SUMMARY_TOTALS = ("companies_changed", "values_changed", "api_calls_this_invocation")
 
 CHECKPOINT = "sirank_recalc"
 META_COLLECTION = "sirank_meta"
