@@ -6,9 +6,9 @@ import argparse
 import sys
 import time
 
-from bench import sirank
+from bench import sandbox, sirank
 
-BENCHMARKS = {"sirank": sirank}
+BENCHMARKS = {"sandbox": sandbox, "sirank": sirank}
 
 
 def main(argv: list[str] | None = None) -> int:
