@@ -20,21 +20,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flywheel.domain import segments
-from flywheel.domain.models import Action, Company, Contact, CrmRecord, RunRequest, RunResult
+from flywheel.domain.models import Action, Company, CrmRecord, RunRequest, RunResult
 from flywheel.mail.consent import may_email
 from flywheel.ports import Filter, SequenceRecord
 from flywheel.services.context import Ports
 from flywheel.services.effects import EffectExecutor, ExecutionReport
 from flywheel.services.mapping import (
     company_properties,
-    contact_properties,
     parse_date,
     parse_instant,
     parse_number,
     to_company,
-    to_contact,
 )
 from flywheel.services.portal import PortalSchema
+from flywheel.services.reads import associated_records, contacts_of
 
 FUNCTION = "cold_segment"
 CADENCE = "daily"
@@ -206,33 +205,17 @@ def _read_portal(ports: Ports, as_of: date) -> _Portal:
     return _Portal(companies, open_sales, dict(by_company), open_wakeup, recently_created)
 
 
-def _contacts_of(ports: Ports, company_ids: Iterable[str]) -> dict[str, list[Contact]]:
-    ids = sorted(set(company_ids))
-    if not ids:
-        return {}
-    linked = ports.crm.associated_ids("companies", "contacts", ids)
-    contact_ids = sorted({cid for cids in linked.values() for cid in cids})
-    records = ports.crm.read_batch("contacts", contact_ids, contact_properties(ports.settings.portal))
-    contacts = {r.id: to_contact(r, ports.settings.portal) for r in records}
-    return {company_id: [contacts[c] for c in linked.get(company_id, []) if c in contacts] for company_id in ids}
-
-
 def _orders_of(ports: Ports, company_ids: Iterable[str]) -> dict[str, list[tuple[date, float]]]:
     """(order date, amount) of every order of the companies, for their R12: associations, then batch reads."""
     ids = sorted(set(company_ids))
     if not ids:
         return {}
-    linked = ports.crm.associated_ids("companies", "deals", ids)
-    deal_ids = sorted({d for ds in linked.values() for d in ds})
-    records = {
-        r.id: r for r in ports.crm.read_batch("deals", deal_ids, ["pipeline", "dealstage", "amount", "closedate"])
-    }
+    deals = associated_records(ports, "companies", "deals", ids, ["pipeline", "dealstage", "amount", "closedate"])
     orders: dict[str, list[tuple[date, float]]] = {}
     for company_id in ids:
         found: list[tuple[date, float]] = []
-        for deal_id in linked.get(company_id, []):
-            record = records.get(deal_id)
-            if record is None or not ports.schema.is_order(record.prop("pipeline"), record.prop("dealstage")):
+        for record in deals[company_id]:
+            if not ports.schema.is_order(record.prop("pipeline"), record.prop("dealstage")):
                 continue
             day = parse_date(record.prop("closedate"), ports.settings.timezone)
             if day is not None:
@@ -294,7 +277,7 @@ def _plan_wakeup_deals(ports: Ports, portal: _Portal, as_of: date, plan: _Plan) 
     if not chosen:
         return
     ids = [c.id for c in chosen]
-    contacts = _contacts_of(ports, ids)
+    contacts = contacts_of(ports, ids)
     orders = _orders_of(ports, ids)
     new_stage = schema.wakeup_stage(contract.wakeup_stage_new)
     for company in chosen:
@@ -369,18 +352,11 @@ def _plan_recontacts(ports: Ports, portal: _Portal, as_of: date, plan: _Plan) ->
 def _activity_times(ports: Ports, company_ids: Sequence[str]) -> dict[str, list[datetime]]:
     """When each company's calls, emails, meetings and notes happened and its tasks were completed."""
     times: dict[str, list[datetime]] = defaultdict(list)
+    properties = ["hs_timestamp", "hs_task_status", "hs_task_completion_date", "hs_lastmodifieddate"]
     for object_type in ACTIVITY_TYPES:
-        linked = ports.crm.associated_ids("companies", object_type, list(company_ids))
-        engagement_ids = sorted({e for es in linked.values() for e in es})
-        if not engagement_ids:
-            continue
-        properties = ["hs_timestamp", "hs_task_status", "hs_task_completion_date", "hs_lastmodifieddate"]
-        records = {r.id: r for r in ports.crm.read_batch(object_type, engagement_ids, properties)}
-        for company_id, ids in linked.items():
-            for engagement_id in ids:
-                record = records.get(engagement_id)
-                if record is None:
-                    continue
+        engagements = associated_records(ports, "companies", object_type, company_ids, properties)
+        for company_id, records in engagements.items():
+            for record in records:
                 if object_type == "tasks":
                     if (record.prop("hs_task_status") or "").upper() != "COMPLETED":
                         continue
@@ -417,7 +393,7 @@ def _plan_reactivation_emails(ports: Ports, portal: _Portal, as_of: date, plan: 
             plan.checks[record.company_id] = "owner_active"
         else:
             silent.append(record)
-    contacts = _contacts_of(ports, [r.company_id for r in silent])
+    contacts = contacts_of(ports, [r.company_id for r in silent])
     for record in silent:
         company = portal.companies[record.company_id]
         consenting = [c for c in contacts.get(company.id, []) if may_email(c)]

@@ -33,12 +33,11 @@ from flywheel.services.effects import EffectExecutor, ExecutionReport
 from flywheel.services.mapping import (
     DEAL_PROPERTIES,
     company_properties,
-    contact_properties,
     parse_date,
     parse_number,
     to_company,
-    to_contact,
 )
+from flywheel.services.reads import associated_records, contacts_of
 
 FUNCTION = "nurture_step"
 CADENCE = "daily"
@@ -299,13 +298,9 @@ class _DailyRun:
         """Each company's contacts who may be emailed, in association order: the first is the primary."""
         if not company_ids:
             return {}
-        linked = self.ports.crm.associated_ids("companies", "contacts", company_ids)
-        ids = sorted({c for cs in linked.values() for c in cs})
-        records = self.ports.crm.read_batch("contacts", ids, contact_properties(self.contract)) if ids else []
-        by_id = {r.id: to_contact(r, self.contract) for r in records}
         consenting: dict[str, list[Contact]] = {}
-        for company_id, contact_ids in linked.items():
-            found = [by_id[c] for c in contact_ids if c in by_id and may_email(by_id[c])]
+        for company_id, contacts in contacts_of(self.ports, company_ids).items():
+            found = [contact for contact in contacts if may_email(contact)]
             consenting[company_id] = found if self.rules.recipients == "all" else found[:1]
         return consenting
 
@@ -464,15 +459,11 @@ def orders_after(ports: Ports, since: Mapping[str, date]) -> dict[str, list[Conv
     """For each company, its orders (closed-won deals in an order pipeline) dated after `since`, oldest first."""
     if not since:
         return {}
-    linked = ports.crm.associated_ids("companies", "deals", sorted(since))
-    deal_ids = sorted({d for ds in linked.values() for d in ds})
-    if not deal_ids:
-        return {}
-    deals = {r.id: r for r in ports.crm.read_batch("deals", deal_ids, DEAL_PROPERTIES)}
+    deals = associated_records(ports, "companies", "deals", since, DEAL_PROPERTIES)
     timezone = ports.settings.timezone
     found: dict[str, list[Conversion]] = {}
-    for company_id, ids in linked.items():
-        orders = [_as_order(ports, deals[d], timezone) for d in ids if d in deals]
+    for company_id, records in deals.items():
+        orders = [_as_order(ports, record, timezone) for record in records]
         after = [o for o in orders if o is not None and o.order_date > since[company_id]]
         found[company_id] = sorted(after, key=lambda o: (o.order_date, o.order_id or ""))
     return found
