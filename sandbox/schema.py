@@ -619,6 +619,16 @@ PROPERTIES: dict[str, list[dict[str, Any]]] = {
 }
 
 
+# What Flywheel's portal provisioning (infra/portal.py) creates: absent from a sandbox started with
+# provisioned=False, so that provisioning can be tested against a portal that lacks them.
+FLYWHEEL_PROPERTY_GROUPS: dict[str, tuple[str, ...]] = {
+    "companies": ("flywheel",),
+    "deals": ("flywheel", "wakeup"),
+    "tasks": ("flywheel",),
+}
+FLYWHEEL_PIPELINE_IDS: dict[str, tuple[str, ...]] = {"deals": (WAKEUP_PIPELINE_ID,)}
+
+
 def property_names(object_type: str) -> frozenset[str]:
     """Names of the properties defined on an object type."""
     return frozenset(definition["name"] for definition in PROPERTIES[object_type])

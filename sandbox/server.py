@@ -417,6 +417,10 @@ def _list_pipelines(request: _Request) -> Response:
     return 200, {"results": request.store.pipelines(request.object_type())}
 
 
+def _create_pipeline(request: _Request) -> Response:
+    return 201, request.store.create_pipeline(request.object_type(), request.json_object())
+
+
 def _get_pipeline(request: _Request) -> Response:
     return 200, request.store.pipeline(request.object_type(), request.params["pipelineId"])
 
@@ -472,6 +476,7 @@ _ROUTE_TABLE: list[tuple[str, str, Handler]] = [
     ("GET", "/crm/v3/owners", _list_owners),
     ("GET", "/crm/v3/owners/{ownerId}", _get_owner),
     ("GET", "/crm/v3/pipelines/{objectType}", _list_pipelines),
+    ("POST", "/crm/v3/pipelines/{objectType}", _create_pipeline),
     ("GET", "/crm/v3/pipelines/{objectType}/{pipelineId}", _get_pipeline),
     ("GET", "/crm/v3/properties/{objectType}/groups", _list_property_groups),
     ("POST", "/crm/v3/properties/{objectType}/groups", _create_property_group),
@@ -672,6 +677,7 @@ class SandboxServer:
         fault_rate: float = 0.0,
         latency_ms: int = 0,
         today: date | None = None,
+        provisioned: bool = True,
     ) -> None:
         self.token = token
         self.store = PortalStore(
@@ -682,6 +688,7 @@ class SandboxServer:
             search_lag_seconds=search_lag_seconds,
             fault_rate=fault_rate,
             latency_ms=latency_ms,
+            provisioned=provisioned,
         )
         self._httpd = _PortalHTTPServer((host, port), self.store, token)
         bound_host, bound_port = self._httpd.server_address[:2]

@@ -267,8 +267,14 @@ class PortalStore:
         search_lag_seconds: float = 0.0,
         fault_rate: float = 0.0,
         latency_ms: int = 0,
+        provisioned: bool = True,
     ) -> None:
         self._lock = threading.RLock()
+        # False: the portal lacks what Flywheel's provisioning creates (its property groups with their
+        # properties, the Wake Up pipeline), as a portal does before `python -m infra.portal` ran on it
+        self._provisioned = provisioned
+        self._next_pipeline_id = 14_523_801
+        self._next_stage_id = 40_119_101
         self._settings = _Settings(rate_limit, search_lag_seconds, fault_rate, latency_ms)
         self._random = random.Random(seed)
         self._initial_objects: dict[str, list[dict[str, Any]]] = {}
@@ -314,6 +320,8 @@ class PortalStore:
                 name: copy.deepcopy(groups) for name, groups in schema.PROPERTY_GROUPS.items()
             }
             self._pipelines = copy.deepcopy(schema.PIPELINES)
+            if not self._provisioned:
+                self._remove_flywheel_schema()
             self._owners = [{"type": "PERSON", **owner} for owner in schema.OWNERS]
             self._outbox: list[dict[str, Any]] = []
             self._send_ids: dict[str, dict[str, Any]] = {}
@@ -480,6 +488,62 @@ class PortalStore:
     def pipelines(self, object_type: str) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(self._pipelines.get(object_type, []))
+
+    def create_pipeline(self, object_type: str, definition: Mapping[str, Any]) -> dict[str, Any]:
+        """A new pipeline with its stages, numbered as HubSpot numbers custom pipelines and stages."""
+        label = str(definition.get("label") or "").strip()
+        stages = definition.get("stages")
+        if not label or not isinstance(stages, list) or not stages:
+            raise bad_request("A pipeline needs a label and at least one stage.")
+        for stage in stages:
+            metadata = stage.get("metadata") if isinstance(stage, Mapping) else None
+            if not isinstance(stage, Mapping) or not stage.get("label") or not isinstance(metadata, Mapping):
+                raise bad_request("Every stage needs a label and metadata.")
+            if object_type == "deals" and "probability" not in metadata:
+                raise bad_request(f"Deal stage {stage['label']} needs a probability in its metadata.")
+        with self._lock:
+            pipelines = self._pipelines.setdefault(object_type, [])
+            if any(pipeline["label"] == label for pipeline in pipelines):
+                raise PortalError(409, "OBJECT_ALREADY_EXISTS", f"A pipeline labelled {label} already exists.")
+            now = iso_now()
+            created_stages = []
+            for order, stage in enumerate(stages):
+                created_stages.append(
+                    {
+                        "id": str(self._next_stage_id),
+                        "label": str(stage["label"]),
+                        "displayOrder": int(stage.get("displayOrder", order)),
+                        "metadata": {str(key): str(value) for key, value in stage["metadata"].items()},
+                        "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+                        "createdAt": now,
+                        "updatedAt": now,
+                        "archived": False,
+                    }
+                )
+                self._next_stage_id += 1
+            created = {
+                "id": str(self._next_pipeline_id),
+                "label": label,
+                "displayOrder": int(definition.get("displayOrder", len(pipelines))),
+                "createdAt": now,
+                "updatedAt": now,
+                "archived": False,
+                "stages": created_stages,
+            }
+            self._next_pipeline_id += 1
+            pipelines.append(created)
+            return copy.deepcopy(created)
+
+    def _remove_flywheel_schema(self) -> None:
+        for object_type, group_names in schema.FLYWHEEL_PROPERTY_GROUPS.items():
+            self._groups[object_type] = [g for g in self._groups[object_type] if g["name"] not in group_names]
+            self._properties[object_type] = {
+                name: definition
+                for name, definition in self._properties[object_type].items()
+                if definition.get("groupName") not in group_names
+            }
+        for object_type, pipeline_ids in schema.FLYWHEEL_PIPELINE_IDS.items():
+            self._pipelines[object_type] = [p for p in self._pipelines[object_type] if p["id"] not in pipeline_ids]
 
     def pipeline(self, object_type: str, pipeline_id: str) -> dict[str, Any]:
         for pipeline in self.pipelines(object_type):

@@ -1,0 +1,493 @@
+"""HubSpot portal provisioning as code: what Flywheel writes is created, what it only reads is verified.
+
+    python -m infra.portal [--dry-run]
+
+The portal and token come from the environment (`HUBSPOT_API_BASE`, `HUBSPOT_ACCESS_TOKEN`) and the names from
+the portal contract (`FLYWHEEL_PORTAL__...`), exactly as the functions read them. A run is idempotent and never
+deletes, renames or changes anything that exists in the portal: a property of the same name but another type is
+reported as a conflict, a Wake Up pipeline whose stages differ is reported, not repaired. `--dry-run` only reads.
+
+Exit status: 0 when the portal is ready for Flywheel (or, with --dry-run, would be after a real run), 1 when
+something is missing or in conflict that provisioning may not create or change, 2 when the portal cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, TypeVar
+
+from flywheel.adapters.hubspot import HubSpotCrm, classify_failure
+from flywheel.adapters.ratelimit import RequestFailed, RetryPolicy, RollingWindowLimiter, call_with_retries
+from flywheel.config import PortalContract, Settings
+from flywheel.domain.models import Pipeline, Stage
+from flywheel.ports import CrmError
+
+T = TypeVar("T")
+
+FLYWHEEL_GROUP = "flywheel"
+FLYWHEEL_GROUP_LABEL = "Flywheel"
+
+# --- what Flywheel needs -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PropertySpec:
+    """A custom property Flywheel writes, created when absent."""
+
+    object_type: str
+    name: str
+    label: str
+    type: str  # HubSpot property type: string, number, date, datetime, enumeration, bool
+    field_type: str  # how HubSpot's forms and record pages show it: text, textarea, number, date, select
+    options: tuple[tuple[str, str], ...] = ()  # (value, Italian label) of an enumeration
+    description: str = ""
+    form_field: bool = True
+
+
+@dataclass(frozen=True)
+class ReadPropertySpec:
+    """A property Flywheel only reads (or a HubSpot one it writes known values to): verified, never created."""
+
+    object_type: str
+    name: str
+    # option values Flywheel writes into it, which must exist for its writes to succeed
+    required_options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    label: str
+    probability: float
+    closed: bool
+
+
+def owned_properties(contract: PortalContract) -> list[PropertySpec]:
+    """The properties Flywheel writes, under the contract's (configurable) names, with Italian labels."""
+    key_description = "Chiave di idempotenza dei record creati da Flywheel"
+    return [
+        PropertySpec(
+            "companies", contract.sirank, "SiRank", "number", "number", description="Valore del cliente (Flywheel)"
+        ),
+        PropertySpec("companies", contract.last_purchase_date, "Data ultimo acquisto", "date", "date"),
+        PropertySpec(
+            "companies",
+            contract.retention_segment,
+            "Segmento di fidelizzazione",
+            "enumeration",
+            "select",
+            options=(
+                ("active", "Attivo"),
+                ("lukewarm", "Tiepido"),
+                ("cold", "Freddo"),
+                ("lost", "Perso"),
+                ("never", "Mai acquistato"),
+            ),
+        ),
+        PropertySpec("companies", contract.nurture_step, "Passo nurture", "number", "number"),
+        PropertySpec(
+            "companies",
+            contract.nurture_status,
+            "Stato nurture",
+            "enumeration",
+            "select",
+            options=(
+                ("active", "In corso"),
+                ("converted", "Convertito"),
+                ("completed", "Completato"),
+                ("no_consent", "Senza consenso"),
+            ),
+        ),
+        # an idempotency key is nobody's to type in: kept off forms
+        PropertySpec(
+            "deals",
+            contract.flywheel_key,
+            "Chiave Flywheel",
+            "string",
+            "text",
+            description=key_description,
+            form_field=False,
+        ),
+        PropertySpec(
+            "tasks",
+            contract.flywheel_key,
+            "Chiave Flywheel",
+            "string",
+            "text",
+            description=key_description,
+            form_field=False,
+        ),
+        PropertySpec("deals", contract.wakeup_appointment_at, "Data appuntamento", "datetime", "date"),
+        PropertySpec(
+            "deals",
+            contract.wakeup_appointment_kind,
+            "Tipo di appuntamento",
+            "enumeration",
+            "select",
+            options=(("teams_call", "Chiamata Teams"), ("visit", "Visita")),
+        ),
+        PropertySpec("deals", contract.wakeup_notes, "Note dell'assistente commerciale", "string", "textarea"),
+    ]
+
+
+def read_properties(contract: PortalContract) -> list[ReadPropertySpec]:
+    """The portal's own properties Flywheel relies on, verified only."""
+    return [
+        ReadPropertySpec("companies", contract.category),
+        ReadPropertySpec("companies", contract.province),
+        ReadPropertySpec("companies", contract.dp_level),
+        ReadPropertySpec("companies", contract.available_credit),
+        ReadPropertySpec("companies", contract.cashback_available),
+        # nurture suspends the e-commerce account after the fifth email
+        ReadPropertySpec("companies", contract.ecommerce_status, required_options=("suspended",)),
+        ReadPropertySpec("contacts", contract.contact_email),
+        ReadPropertySpec("contacts", contract.contact_optout),
+        ReadPropertySpec("contacts", contract.contact_legal_basis),
+    ]
+
+
+def wakeup_stages(contract: PortalContract) -> list[StageSpec]:
+    return [
+        StageSpec(contract.wakeup_stage_new, 0.1, closed=False),
+        StageSpec(contract.wakeup_stage_contacted, 0.2, closed=False),
+        StageSpec(contract.wakeup_stage_interested, 0.4, closed=False),
+        StageSpec(contract.wakeup_stage_appointment, 0.6, closed=False),
+        StageSpec(contract.wakeup_stage_won, 1.0, closed=True),
+        StageSpec(contract.wakeup_stage_lost, 0.0, closed=True),
+    ]
+
+
+# --- the report ------------------------------------------------------------------------------------------------
+
+
+class Status(Enum):
+    CREATED = "created"
+    WOULD_CREATE = "would create"
+    PRESENT = "already there"
+    DIFFERS = "differs"
+    CONFLICT = "conflict"
+    MISSING = "missing (not ours to create)"
+
+    @property
+    def blocks(self) -> bool:
+        """Whether the portal is not ready for Flywheel while this finding stands."""
+        return self in (Status.DIFFERS, Status.CONFLICT, Status.MISSING)
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: Status
+    subject: str
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    dry_run: bool
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(self, status: Status, subject: str, detail: str = "") -> None:
+        self.findings.append(Finding(status, subject, detail))
+
+    @property
+    def ready(self) -> bool:
+        return not any(finding.status.blocks for finding in self.findings)
+
+    def with_status(self, status: Status) -> list[Finding]:
+        return [finding for finding in self.findings if finding.status is status]
+
+    def render(self) -> str:
+        title = "HubSpot portal provisioning" + (" (dry run: nothing created)" if self.dry_run else "")
+        lines = [title]
+        for status in Status:
+            found = self.with_status(status)
+            if not found:
+                continue
+            lines.append(f"\n{status.value} ({len(found)}):")
+            lines.extend(f"  - {f.subject}" + (f": {f.detail}" if f.detail else "") for f in found)
+        verdict = "ready for Flywheel" if self.ready else "NOT ready: fix the items above in HubSpot"
+        lines.append(f"\nportal {verdict}")
+        return "\n".join(lines)
+
+
+# --- HubSpot access --------------------------------------------------------------------------------------------
+
+
+class PortalApi:
+    """The schema endpoints provisioning uses, over hubspot-api-client (built on first use, once), rate-limited
+    and retried like every Flywheel call; owners and pipelines are read through the product's own adapter."""
+
+    def __init__(self, *, api_base: str, access_token: str, rate_limit_per_10s: int = 190) -> None:
+        self._api_base = api_base.rstrip("/")
+        self._access_token = access_token
+        self._client: Any = None
+        self._limiter = RollingWindowLimiter(rate_limit_per_10s)
+        self.crm = HubSpotCrm(api_base=api_base, access_token=access_token, rate_limit_per_10s=rate_limit_per_10s)
+
+    def properties(self, object_type: str) -> dict[str, Any]:
+        """Property definitions (hubspot-api-client models) by name."""
+        answer = self._call(
+            f"{object_type} properties", lambda: self._hubspot().crm.properties.core_api.get_all(object_type)
+        )
+        return {definition.name: definition for definition in answer.results}
+
+    def group_names(self, object_type: str) -> set[str]:
+        answer = self._call(
+            f"{object_type} property groups", lambda: self._hubspot().crm.properties.groups_api.get_all(object_type)
+        )
+        return {group.name for group in answer.results}
+
+    def create_group(self, object_type: str, name: str, label: str) -> None:
+        from hubspot.crm.properties import PropertyGroupCreate
+
+        group = PropertyGroupCreate(name=name, label=label)
+        groups_api = self._hubspot().crm.properties.groups_api
+        self._call(
+            f"create {object_type} group {name}",
+            lambda: groups_api.create(object_type, property_group_create=group),
+            repeat_safe=False,
+        )
+
+    def create_property(self, spec: PropertySpec, group: str) -> None:
+        from hubspot.crm.properties import OptionInput, PropertyCreate
+
+        options = [
+            OptionInput(value=value, label=label, display_order=order, hidden=False)
+            for order, (value, label) in enumerate(spec.options)
+        ]
+        definition = PropertyCreate(
+            name=spec.name,
+            label=spec.label,
+            type=spec.type,
+            field_type=spec.field_type,
+            group_name=group,
+            description=spec.description,
+            options=options,
+            form_field=spec.form_field,
+        )
+        core_api = self._hubspot().crm.properties.core_api
+        self._call(
+            f"create {spec.object_type} property {spec.name}",
+            lambda: core_api.create(spec.object_type, property_create=definition),
+            repeat_safe=False,
+        )
+
+    def create_pipeline(self, object_type: str, label: str, stages: Sequence[StageSpec]) -> str:
+        from hubspot.crm.pipelines import PipelineInput, PipelineStageInput
+
+        stage_inputs = [
+            PipelineStageInput(
+                label=stage.label,
+                display_order=order,
+                metadata={"isClosed": "true" if stage.closed else "false", "probability": str(stage.probability)},
+            )
+            for order, stage in enumerate(stages)
+        ]
+        pipeline = PipelineInput(label=label, display_order=-1, stages=stage_inputs)
+        pipelines_api = self._hubspot().crm.pipelines.pipelines_api
+        created = self._call(
+            f"create {object_type} pipeline",
+            lambda: pipelines_api.create(object_type, pipeline_input=pipeline),
+            repeat_safe=False,
+        )
+        return str(created.id)
+
+    def _hubspot(self) -> Any:
+        if self._client is None:
+            from hubspot import Client  # imported here, as in the adapter: importing this module stays cheap
+
+            # retry=False: no hidden urllib3 retries (of POSTs either) under our own policy
+            self._client = Client.create(access_token=self._access_token, host=self._api_base, retry=False)
+        return self._client
+
+    def _call(self, what: str, request: Callable[[], T], *, repeat_safe: bool = True) -> T:
+        try:
+            return call_with_retries(
+                request,
+                classify=classify_failure,
+                policy=RetryPolicy(),
+                limiter=self._limiter,
+                sleep=time.sleep,
+                repeat_safe=repeat_safe,
+            )
+        except RequestFailed as failed:
+            raise CrmError(
+                f"HubSpot {what} failed (status {failed.failure.status}): {failed.failure.message}",
+                status=failed.failure.status,
+                transient=failed.failure.transient,
+            ) from failed
+
+
+# --- provisioning ----------------------------------------------------------------------------------------------
+
+
+def provision(api: PortalApi, contract: PortalContract, *, dry_run: bool = False) -> Report:
+    """Create what Flywheel writes and is missing, verify what it reads; the findings, in a report."""
+    report = Report(dry_run=dry_run)
+    definitions: dict[str, dict[str, Any]] = {}
+
+    def properties_of(object_type: str) -> dict[str, Any]:
+        if object_type not in definitions:
+            definitions[object_type] = api.properties(object_type)
+        return definitions[object_type]
+
+    _provision_properties(api, owned_properties(contract), properties_of, report)
+    _verify_read_properties(read_properties(contract), properties_of, report)
+    pipelines = api.crm.pipelines("deals")
+    _provision_wakeup_pipeline(api, contract, pipelines, report)
+    _verify_order_pipelines(contract, pipelines, report)
+    _verify_sales_assistant(api, contract, report)
+    return report
+
+
+def _provision_properties(
+    api: PortalApi, specs: Sequence[PropertySpec], properties_of: Callable[[str], dict[str, Any]], report: Report
+) -> None:
+    groups_ready: set[str] = set()
+    for spec in specs:
+        subject = f"{spec.object_type} property {spec.name} ({spec.type})"
+        existing = properties_of(spec.object_type).get(spec.name)
+        if existing is not None:
+            _compare_property(spec, existing, subject, report)
+            continue
+        if report.dry_run:
+            report.add(Status.WOULD_CREATE, subject, f"in group {FLYWHEEL_GROUP}")
+            continue
+        if spec.object_type not in groups_ready:
+            if FLYWHEEL_GROUP not in api.group_names(spec.object_type):
+                api.create_group(spec.object_type, FLYWHEEL_GROUP, FLYWHEEL_GROUP_LABEL)
+                report.add(Status.CREATED, f"{spec.object_type} property group {FLYWHEEL_GROUP}")
+            groups_ready.add(spec.object_type)
+        api.create_property(spec, FLYWHEEL_GROUP)
+        report.add(Status.CREATED, subject, f"in group {FLYWHEEL_GROUP}")
+
+
+def _compare_property(spec: PropertySpec, existing: Any, subject: str, report: Report) -> None:
+    if existing.type != spec.type:
+        report.add(Status.CONFLICT, subject, f"the portal's is of type {existing.type}; left unchanged")
+        return
+    missing = _missing_options(existing, [value for value, _ in spec.options])
+    if missing:
+        report.add(Status.DIFFERS, subject, f"lacks the option(s) {', '.join(missing)}; left unchanged")
+    else:
+        report.add(Status.PRESENT, subject)
+
+
+def _verify_read_properties(
+    specs: Sequence[ReadPropertySpec], properties_of: Callable[[str], dict[str, Any]], report: Report
+) -> None:
+    for spec in specs:
+        subject = f"{spec.object_type} property {spec.name}"
+        existing = properties_of(spec.object_type).get(spec.name)
+        if existing is None:
+            report.add(Status.MISSING, subject)
+            continue
+        missing = _missing_options(existing, spec.required_options)
+        if missing:
+            report.add(Status.DIFFERS, subject, f"lacks the option(s) {', '.join(missing)}")
+        else:
+            report.add(Status.PRESENT, subject)
+
+
+def _missing_options(definition: Any, values: Sequence[str]) -> list[str]:
+    present = {option.value for option in definition.options or []}
+    return [value for value in values if value not in present]
+
+
+def _provision_wakeup_pipeline(
+    api: PortalApi, contract: PortalContract, pipelines: Sequence[Pipeline], report: Report
+) -> None:
+    label = contract.wakeup_pipeline
+    subject = f"deal pipeline {label!r}"
+    expected = wakeup_stages(contract)
+    existing = _find_pipeline(pipelines, label)
+    if existing is None:
+        stage_list = ", ".join(stage.label for stage in expected)
+        if report.dry_run:
+            report.add(Status.WOULD_CREATE, subject, f"stages {stage_list}")
+        else:
+            pipeline_id = api.create_pipeline("deals", label, expected)
+            report.add(Status.CREATED, subject, f"id {pipeline_id}, stages {stage_list}")
+        return
+    differences = [difference for spec in expected if (difference := _stage_difference(existing, spec))]
+    if differences:
+        report.add(Status.DIFFERS, subject, "; ".join(differences) + "; left unchanged")
+    else:
+        report.add(Status.PRESENT, subject, f"id {existing.id}")
+
+
+def _stage_difference(pipeline: Pipeline, spec: StageSpec) -> str | None:
+    stage = next((s for s in pipeline.stages if s.label == spec.label), None)
+    if stage is None:
+        return f"no stage {spec.label!r}"
+    if spec.closed and spec.probability >= 1.0 and not stage.is_won:
+        return f"stage {spec.label!r} is not closed won"
+    if spec.closed and spec.probability <= 0.0 and not _is_lost(stage):
+        return f"stage {spec.label!r} is not closed lost"
+    if not spec.closed and stage.is_closed:
+        return f"stage {spec.label!r} is closed"
+    return None
+
+
+def _is_lost(stage: Stage) -> bool:
+    return stage.is_closed and stage.probability is not None and stage.probability <= 0.0
+
+
+def _verify_order_pipelines(contract: PortalContract, pipelines: Sequence[Pipeline], report: Report) -> None:
+    for name in contract.order_pipelines:
+        subject = f"order pipeline {name!r}"
+        pipeline = _find_pipeline(pipelines, name)
+        if pipeline is None:
+            report.add(Status.MISSING, subject)
+        elif not any(stage.is_won for stage in pipeline.stages):
+            report.add(Status.DIFFERS, subject, "has no closed-won stage (isClosed true, probability 1.0)")
+        else:
+            won = ", ".join(stage.label for stage in pipeline.stages if stage.is_won)
+            report.add(Status.PRESENT, subject, f"id {pipeline.id}, closed won: {won}")
+
+
+def _verify_sales_assistant(api: PortalApi, contract: PortalContract, report: Report) -> None:
+    email = contract.sales_assistant_email
+    owner = next((o for o in api.crm.owners() if o.email.lower() == email.lower()), None)
+    if owner is None:
+        report.add(Status.MISSING, f"owner {email}", "the sales assistant who works the Wake Up pipeline")
+    else:
+        report.add(Status.PRESENT, f"owner {email}", f"id {owner.id}")
+
+
+def _find_pipeline(pipelines: Sequence[Pipeline], name: str) -> Pipeline | None:
+    """By label or id, as flywheel.services.portal resolves it."""
+    return next((p for p in pipelines if p.label == name or p.id == name), None)
+
+
+# --- command line ----------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.portal", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dry-run", action="store_true", help="report what would be created, create nothing")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if not settings.hubspot_access_token:
+        print("HUBSPOT_ACCESS_TOKEN is not set", file=sys.stderr)
+        return 2
+    api = PortalApi(
+        api_base=settings.hubspot_api_base,
+        access_token=settings.hubspot_access_token,
+        rate_limit_per_10s=settings.hubspot_rate_limit,
+    )
+    try:
+        report = provision(api, settings.portal, dry_run=args.dry_run)
+    except CrmError as error:
+        print(f"cannot read the portal: {error}", file=sys.stderr)
+        return 2
+    print(report.render())
+    return 0 if report.ready else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
