@@ -99,7 +99,7 @@ def handle_webhook(function: str, request: HttpRequest, inst: Instance | None = 
         verify_v3(
             inst.settings.hubspot_client_secret,
             request.method,
-            request.url,
+            _public_url(request),
             body,
             request.headers.get(SIGNATURE_HEADER),
             request.headers.get(TIMESTAMP_HEADER),
@@ -151,6 +151,16 @@ def _transient_failures(summary: dict[str, Any]) -> int:
 def _release(ports: Any, keys: list[str]) -> None:
     for key in keys:
         ports.state.release(key)
+
+
+def _public_url(request: HttpRequest) -> str:
+    """The URL HubSpot signed. Cloud Functions (Cloud Run) terminates TLS in front of the app, which then sees
+    http://; the proxy says the original scheme in X-Forwarded-Proto."""
+    url = request.url
+    forwarded = (request.headers.get("X-Forwarded-Proto") or "").split(",")[0].strip().lower()
+    if forwarded in ("http", "https") and "://" in url:
+        return f"{forwarded}://{url.split('://', 1)[1]}"
+    return url
 
 
 def _scheduler_trigger_key(function: str, request: HttpRequest) -> str | None:

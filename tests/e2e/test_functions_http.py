@@ -152,3 +152,16 @@ def test_when_hubspot_keeps_failing_the_scheduler_is_told_to_retry(
     assert failing.status_code == 503
     assert retried.status_code == 200
     assert "deduplicated" not in retried.get_json(), "a failed delivery must not count as done"
+
+
+def test_a_webhook_signed_for_the_public_https_url_is_accepted_behind_the_tls_proxy(
+    portal: Any, flywheel_env: dict[str, str]
+) -> None:
+    client = client_for("nurture_step_webhook")
+    deal_id = portal.store.create_object("deals", {"dealname": "Ordine web", "amount": "80"}, [])
+    body = json.dumps([{"eventId": 7, "objectId": int(deal_id)}]).encode()
+    headers = signed(body, "https://localhost/", flywheel_env["HUBSPOT_CLIENT_SECRET"])
+
+    behind_proxy = client.post("/", data=body, headers={**headers, "X-Forwarded-Proto": "https"})
+
+    assert behind_proxy.status_code == 200, behind_proxy.get_json()
