@@ -8,19 +8,7 @@ the sandbox accepts has one stable default id in both directions.
 
 from __future__ import annotations
 
-# Object types the sandbox serves, by the plural name the v3 API uses.
-OBJECT_TYPES: tuple[str, ...] = (
-    "companies",
-    "contacts",
-    "deals",
-    "tasks",
-    "notes",
-    "calls",
-    "emails",
-    "meetings",
-    "carts",
-    "line_items",
-)
+from sandbox.schema import OBJECT_TYPES
 
 # HubSpot's object type ids and singular names are accepted wherever a type name is.
 OBJECT_TYPE_ALIASES: dict[str, str] = {

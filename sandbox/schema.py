@@ -169,6 +169,7 @@ PIPELINES: dict[str, list[dict[str, Any]]] = {
 
 # --- Properties ------------------------------------------------------------------------------------------------
 
+# Object types the sandbox serves, by the plural name the v3 API uses.
 OBJECT_TYPES: tuple[str, ...] = (
     "companies",
     "contacts",
