@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import types
 import typing
@@ -206,5 +207,14 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def entry() -> int:
+    """The console script: `flywheel ... | head` closing the pipe early is not an error."""
+    try:
+        return main()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

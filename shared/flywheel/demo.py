@@ -112,7 +112,8 @@ def run_demo(*, companies: int = 3000, days: int = 90, seed: int = 7, workdir: s
                 result = run_function(name, request, ports)
                 tallies[name].add(result, time.monotonic() - t0, spec.summary_totals)
             progress(offset + 1, days, day, tallies, new_orders, time.monotonic() - began)
-        sys.stderr.write("\n")
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
         report(tallies, new_orders, days, work, server.store.stats())
     finally:
         server.stop()
@@ -121,8 +122,12 @@ def run_demo(*, companies: int = 3000, days: int = 90, seed: int = 7, workdir: s
 
 def progress(done: int, days: int, day: date, tallies: dict[str, FunctionTally], orders: int, secs: float) -> None:
     parts = [f"{name} {sum(t.actions.values()):,}" for name, t in sorted(tallies.items())]
-    line = f"\r  day {done:>3}/{days} {day}  new orders {orders:,}  actions: {', '.join(parts)}  ({secs:.0f} s)"
-    sys.stderr.write(line.ljust(120))
+    line = f"  day {done:>3}/{days} {day}  new orders {orders:,}  actions: {', '.join(parts)}  ({secs:.0f} s)"
+    if sys.stderr.isatty():
+        sys.stderr.write("\r" + line.ljust(120))
+    elif done % 10 == 0 or done == days:
+        # a log file gets a line every ten days rather than one endless carriage-returned line
+        sys.stderr.write(line + "\n")
     sys.stderr.flush()
 
 
