@@ -34,7 +34,6 @@ class ExecutionReport:
 
     outcomes: Counter[str] = field(default_factory=Counter)
     results: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    transient_failures: int = 0
 
     def count(self, outcome: str, action: Action) -> None:
         self.outcomes[f"{outcome}:{action.type}"] += 1
@@ -42,7 +41,11 @@ class ExecutionReport:
     def merge(self, other: ExecutionReport) -> None:
         self.outcomes.update(other.outcomes)
         self.results.update(other.results)
-        self.transient_failures += other.transient_failures
+
+    @property
+    def transient_failures(self) -> int:
+        """Effects whose outcome is unknown: their keys stay reserved, and the next run reconciles them."""
+        return self.total("failed_transient")
 
     def total(self, outcome: str) -> int:
         return sum(n for k, n in self.outcomes.items() if k.split(":", 1)[0] == outcome)
@@ -106,7 +109,6 @@ class EffectExecutor:
         except (CrmError, MailerError) as error:
             if error.transient:
                 # outcome unknown: keep the reservation so that the next run reconciles before retrying
-                report.transient_failures += 1
                 report.count("failed_transient", action)
                 log.warning("transient failure on %s: %s", action.key, error)
             else:
