@@ -877,19 +877,8 @@ class PortalStore:
                 return aligned
         matched: set[str] = set()
         for group in compiled_groups or [[]]:
-            indexed: list[set[str]] = []
-            residual = []
-            for spec, name, test in group:
-                found = self._indexed(object_type, spec, name)
-                if found is None:
-                    residual.append((spec, name, test))
-                else:
-                    indexed.append(found)
-            if indexed:
-                indexed.sort(key=len)
-                pool: set[str] = indexed[0] if len(indexed) == 1 else indexed[0].intersection(*indexed[1:])
-            else:
-                pool = set(records)
+            narrowed, residual = self._narrow_by_indexes(object_type, group)
+            pool: set[str] = narrowed if narrowed is not None else set(records)
             if residual or query or self._archived_count[object_type]:
                 pool = {
                     object_id
@@ -950,17 +939,8 @@ class PortalStore:
             return None
         candidates = index.ids[start:end] if start < end else []
         records = self._records[object_type]
-        sets = []
-        residual = []
-        for spec, filter_name, test in others:
-            found = self._indexed(object_type, spec, filter_name)
-            if found is None:
-                residual.append((spec, filter_name, test))
-            else:
-                sets.append(found)
-        if sets:
-            sets.sort(key=len)
-            allowed = sets[0] if len(sets) == 1 else sets[0].intersection(*sets[1:])
+        allowed, residual = self._narrow_by_indexes(object_type, others)
+        if allowed is not None:
             if len(allowed) * 8 < len(candidates):  # few matches: order them instead of scanning the slice
                 low_key = index.keys[start] if start < end else None
                 high_key = index.keys[end - 1] if start < end else None
@@ -1027,6 +1007,22 @@ class PortalStore:
         if name == "hs_object_id":
             return test(object_id)
         return test(visible.get(name))
+
+    def _narrow_by_indexes(self, object_type: str, filters: Sequence[Any]) -> tuple[set[str] | None, list[Any]]:
+        """The ids every index-served filter allows (None when no filter has an index), smallest set first, and
+        the filters left to test record by record."""
+        indexed: list[set[str]] = []
+        residual = []
+        for spec, name, test in filters:
+            found = self._indexed(object_type, spec, name)
+            if found is None:
+                residual.append((spec, name, test))
+            else:
+                indexed.append(found)
+        if not indexed:
+            return None, residual
+        indexed.sort(key=len)
+        return (indexed[0] if len(indexed) == 1 else indexed[0].intersection(*indexed[1:])), residual
 
     def _indexed(self, object_type: str, spec: Mapping[str, Any], name: str) -> set[str] | None:
         """The exact set of ids (archived ones included) a filter matches, when an index can tell; else None."""
