@@ -103,23 +103,17 @@ def owned_properties(contract: PortalContract) -> list[PropertySpec]:
             ),
         ),
         # an idempotency key is nobody's to type in: kept off forms
-        PropertySpec(
-            "deals",
-            contract.flywheel_key,
-            "Chiave Flywheel",
-            "string",
-            "text",
-            description=key_description,
-            form_field=False,
-        ),
-        PropertySpec(
-            "tasks",
-            contract.flywheel_key,
-            "Chiave Flywheel",
-            "string",
-            "text",
-            description=key_description,
-            form_field=False,
+        *(
+            PropertySpec(
+                object_type,
+                contract.flywheel_key,
+                "Chiave Flywheel",
+                "string",
+                "text",
+                description=key_description,
+                form_field=False,
+            )
+            for object_type in ("deals", "tasks")
         ),
         PropertySpec("deals", contract.wakeup_appointment_at, "Data appuntamento", "datetime", "date"),
         PropertySpec(
