@@ -163,10 +163,7 @@ def _batch_read(request: _Request) -> Response:
     )
     properties = [str(name) for name in body.get("properties") or []]
     results = [request.store.read_view(object_type, record, properties) for record in found]
-    errors = []
-    if missing:
-        errors.append(batch_error("OBJECT_NOT_FOUND", "Could not get some " + object_type, {"ids": missing}))
-    return (207 if errors else 200), batch_envelope(started, results, errors)
+    return _batch_answer(started, results, missing, f"Could not get some {object_type}")
 
 
 def _batch_create(request: _Request) -> Response:
@@ -182,10 +179,14 @@ def _batch_update(request: _Request) -> Response:
     started = iso_now()
     records, missing = request.store.update_many(object_type, request.inputs())
     results = [request.store.read_view(object_type, record, None, every=True) for record in records]
-    errors = []
-    if missing:
-        errors.append(batch_error("OBJECT_NOT_FOUND", "Could not update some " + object_type, {"ids": missing}))
-    return (207 if errors else 200), batch_envelope(started, results, errors)
+    return _batch_answer(started, results, missing, f"Could not update some {object_type}")
+
+
+def _batch_answer(started: str, results: list[Any], missing: list[str], message: str) -> Response:
+    """200, or HubSpot's 207 multi-status naming the ids it could not find."""
+    if not missing:
+        return 200, batch_envelope(started, results, [])
+    return 207, batch_envelope(started, results, [batch_error("OBJECT_NOT_FOUND", message, {"ids": missing})])
 
 
 def _batch_upsert(request: _Request) -> Response:
