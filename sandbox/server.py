@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import socket
 import threading
@@ -17,13 +18,14 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sandbox import associations as assoc
+from sandbox.clock import PortalClock, parse_instant
 from sandbox.store import (
     MAX_BATCH_INPUTS,
     MAX_LIST_LIMIT,
@@ -32,7 +34,6 @@ from sandbox.store import (
     bad_request,
     batch_envelope,
     batch_error,
-    iso_now,
 )
 
 Query = dict[str, list[str]]
@@ -154,7 +155,7 @@ def _archive_object(request: _Request) -> Response:
 
 def _batch_read(request: _Request) -> Response:
     object_type = request.object_type()
-    started = iso_now()
+    started = request.store.clock.iso_now()
     body = request.json_object()
     inputs = request.inputs()
     ids = [str(item.get("id", "")) for item in inputs]
@@ -163,41 +164,43 @@ def _batch_read(request: _Request) -> Response:
     )
     properties = [str(name) for name in body.get("properties") or []]
     results = [request.store.read_view(object_type, record, properties) for record in found]
-    return _batch_answer(started, results, missing, f"Could not get some {object_type}")
+    return _batch_answer(request, started, results, missing, f"Could not get some {object_type}")
 
 
 def _batch_create(request: _Request) -> Response:
     object_type = request.object_type()
-    started = iso_now()
+    started = request.store.clock.iso_now()
     records = request.store.create_many(object_type, request.inputs())
     results = [request.store.read_view(object_type, record, None, every=True) for record in records]
-    return 201, batch_envelope(started, results, [])
+    return 201, batch_envelope(started, request.store.clock.iso_now(), results, [])
 
 
 def _batch_update(request: _Request) -> Response:
     object_type = request.object_type()
-    started = iso_now()
+    started = request.store.clock.iso_now()
     records, missing = request.store.update_many(object_type, request.inputs())
     results = [request.store.read_view(object_type, record, None, every=True) for record in records]
-    return _batch_answer(started, results, missing, f"Could not update some {object_type}")
+    return _batch_answer(request, started, results, missing, f"Could not update some {object_type}")
 
 
-def _batch_answer(started: str, results: list[Any], missing: list[str], message: str) -> Response:
+def _batch_answer(request: _Request, started: str, results: list[Any], missing: list[str], message: str) -> Response:
     """200, or HubSpot's 207 multi-status naming the ids it could not find."""
+    completed = request.store.clock.iso_now()
     if not missing:
-        return 200, batch_envelope(started, results, [])
-    return 207, batch_envelope(started, results, [batch_error("OBJECT_NOT_FOUND", message, {"ids": missing})])
+        return 200, batch_envelope(started, completed, results, [])
+    errors = [batch_error("OBJECT_NOT_FOUND", message, {"ids": missing})]
+    return 207, batch_envelope(started, completed, results, errors)
 
 
 def _batch_upsert(request: _Request) -> Response:
     object_type = request.object_type()
-    started = iso_now()
+    started = request.store.clock.iso_now()
     results = []
     for record, created in request.store.upsert_many(object_type, request.inputs()):
         view = request.store.read_view(object_type, record, None, every=True)
         view["new"] = created
         results.append(view)
-    return 200, batch_envelope(started, results, [])
+    return 200, batch_envelope(started, request.store.clock.iso_now(), results, [])
 
 
 def _batch_archive(request: _Request) -> Response:
@@ -243,7 +246,7 @@ def _numeric_id(raw: Any) -> str:
 
 def _batch_read_associations(request: _Request) -> Response:
     from_type, to_type = request.object_type("fromObjectType"), request.object_type("toObjectType")
-    started = iso_now()
+    started = request.store.clock.iso_now()
     results, errors = [], []
     for item in request.inputs():
         from_id = _numeric_id((item or {}).get("id"))
@@ -269,12 +272,12 @@ def _batch_read_associations(request: _Request) -> Response:
                 ],
             }
         )
-    return (207 if errors else 200), batch_envelope(started, results, errors)
+    return (207 if errors else 200), batch_envelope(started, request.store.clock.iso_now(), results, errors)
 
 
 def _batch_create_associations(request: _Request) -> Response:
     from_type, to_type = request.object_type("fromObjectType"), request.object_type("toObjectType")
-    started = iso_now()
+    started = request.store.clock.iso_now()
     inputs = request.inputs()
     planned = []
     for item in inputs:
@@ -302,12 +305,12 @@ def _batch_create_associations(request: _Request) -> Response:
             )
             continue
         results.append(_pair_result(from_type, from_id, to_type, to_id))
-    return (207 if errors else 201), batch_envelope(started, results, errors)
+    return (207 if errors else 201), batch_envelope(started, request.store.clock.iso_now(), results, errors)
 
 
 def _batch_associate_default(request: _Request) -> Response:
     from_type, to_type = request.object_type("fromObjectType"), request.object_type("toObjectType")
-    started = iso_now()
+    started = request.store.clock.iso_now()
     inputs = request.inputs()
     results, errors = [], []
     for item in inputs:
@@ -325,7 +328,7 @@ def _batch_associate_default(request: _Request) -> Response:
             continue
         results.append(_default_result(from_id, to_id, type_id))
         results.append(_default_result(to_id, from_id, inverse))
-    return (207 if errors else 200), batch_envelope(started, results, errors)
+    return (207 if errors else 200), batch_envelope(started, request.store.clock.iso_now(), results, errors)
 
 
 def _batch_archive_associations(request: _Request) -> Response:
@@ -340,11 +343,11 @@ def _batch_archive_associations(request: _Request) -> Response:
 def _associate_default(request: _Request) -> Response:
     from_type, to_type = request.object_type("fromObjectType"), request.object_type("toObjectType")
     from_id, to_id = _numeric_id(request.params["fromObjectId"]), _numeric_id(request.params["toObjectId"])
-    started = iso_now()
+    started = request.store.clock.iso_now()
     type_id = request.store.link(from_type, from_id, to_type, to_id)
     inverse = assoc.inverse_type_id(from_type, to_type, type_id)
     results = [_default_result(from_id, to_id, type_id), _default_result(to_id, from_id, inverse)]
-    return 200, batch_envelope(started, results, [])
+    return 200, batch_envelope(started, request.store.clock.iso_now(), results, [])
 
 
 def _associate_labelled(request: _Request) -> Response:
@@ -647,6 +650,10 @@ class _PortalRequestHandler(BaseHTTPRequestHandler):
             if not isinstance(options, dict) or set(options) - known:
                 raise bad_request(f"Config takes only {sorted(known)}")
             return 200, store.configure(**options)
+        if method == "GET" and path == "/_sandbox/clock":
+            return 200, store.clock.state()
+        if method == "POST" and path == "/_sandbox/clock":
+            return 200, _set_clock(store.clock, raw_body)
         raise PortalError(404, "OBJECT_NOT_FOUND", f"No sandbox route for {method} {path}")
 
     def _send(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
@@ -660,6 +667,35 @@ class _PortalRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if payload:
             self.wfile.write(payload)
+
+
+def _set_clock(clock: PortalClock, raw_body: bytes) -> dict[str, object]:
+    """`{"now": ISO-8601}` pins the clock, `{"now": null}` returns it to real time, `{"advance_seconds": N}` moves
+    a pinned clock; both together pin, then advance."""
+    try:
+        options = json.loads(raw_body or b"{}")
+    except ValueError as error:
+        raise bad_request(f"Invalid input JSON: {error}") from error
+    known = {"now", "advance_seconds"}
+    if not isinstance(options, dict) or not options or set(options) - known:
+        raise bad_request(f"The clock takes {sorted(known)}: {{'now': '2026-11-21T09:00:00Z'}}, {{'now': null}}")
+    if "now" in options:
+        value = options["now"]
+        if value is not None and not isinstance(value, str):
+            raise bad_request("now must be an ISO-8601 instant or null")
+        try:
+            clock.pin(parse_instant(value) if value is not None else None)
+        except ValueError as error:
+            raise bad_request(f"now: {error}") from error
+    if "advance_seconds" in options:
+        seconds = options["advance_seconds"]
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+            raise bad_request("advance_seconds must be a number of seconds")
+        try:
+            clock.advance(seconds)
+        except ValueError as error:
+            raise PortalError(409, "CONFLICT", str(error)) from error
+    return clock.state()
 
 
 class SandboxServer:
@@ -678,10 +714,13 @@ class SandboxServer:
         fault_rate: float = 0.0,
         latency_ms: int = 0,
         today: date | None = None,
+        now: datetime | None = None,
         provisioned: bool = True,
     ) -> None:
+        """`now` pins the portal's clock (and so the generated portal's today, unless `today` is given)."""
         self.token = token
         self.store = PortalStore(
+            clock=PortalClock(now),
             companies=companies,
             seed=seed,
             today=today,

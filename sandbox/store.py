@@ -26,9 +26,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sandbox import associations as assoc
 from sandbox import schema
+from sandbox.clock import PortalClock, iso_from_datetime
 from sandbox.search import NUMERIC_KINDS, InvalidFilter, Normalized, compile_filter, normalize, to_epoch_ms
 
 MAX_BATCH_INPUTS = 100
@@ -39,6 +41,7 @@ MAX_FILTER_GROUPS = 5
 MAX_FILTERS = 25
 RATE_WINDOW_SECONDS = 10.0
 SEARCH_CACHE_SIZE = 128
+ROME = ZoneInfo("Europe/Rome")  # the generated portal's "today" is the portal's date in Rome
 
 SYSTEM_PROPERTIES = ("hs_object_id", "createdate", "hs_lastmodifieddate")
 
@@ -127,27 +130,19 @@ def bad_request(message: str, **kwargs: Any) -> PortalError:
     return PortalError(400, "VALIDATION_ERROR", message, **kwargs)
 
 
-def iso_now() -> str:
-    """The current UTC time as HubSpot writes it: ISO 8601 with milliseconds and Z."""
-    return iso_from_datetime(datetime.now(UTC))
-
-
-def iso_from_datetime(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def iso_from_epoch_ms(epoch_ms: float) -> str:
     return iso_from_datetime(datetime.fromtimestamp(epoch_ms / 1000, tz=UTC))
 
 
-def batch_envelope(started_at: str, results: list[Any], errors: list[dict[str, Any]]) -> dict[str, Any]:
+def batch_envelope(
+    started_at: str, completed_at: str, results: list[Any], errors: list[dict[str, Any]]
+) -> dict[str, Any]:
     """HubSpot's batch response body (status COMPLETE, numErrors/errors only when something failed)."""
     body: dict[str, Any] = {
         "status": "COMPLETE",
         "results": results,
         "startedAt": started_at,
-        "completedAt": iso_now(),
+        "completedAt": completed_at,
     }
     if errors:
         body["numErrors"] = len(errors)
@@ -268,8 +263,10 @@ class PortalStore:
         fault_rate: float = 0.0,
         latency_ms: int = 0,
         provisioned: bool = True,
+        clock: PortalClock | None = None,
     ) -> None:
         self._lock = threading.RLock()
+        self.clock = clock or PortalClock()
         # False: the portal lacks what Flywheel's provisioning creates (its property groups with their
         # properties, the Wake Up pipeline), as a portal does before `python -m infra.portal` ran on it
         self._provisioned = provisioned
@@ -285,7 +282,7 @@ class PortalStore:
             from sandbox.generator import generate_portal
 
             with _collector_paused():
-                portal = generate_portal(companies, seed, today or date.today())
+                portal = generate_portal(companies, seed, today or self.clock.now().astimezone(ROME).date())
             self.generated = portal
             self._initial_objects = portal.objects
             self._initial_associations = list(portal.associations)
@@ -442,7 +439,7 @@ class PortalStore:
                 raise PortalError(409, "OBJECT_ALREADY_EXISTS", f"A property named '{name}' already exists.")
             if not any(group["name"] == definition["groupName"] for group in self._groups.get(object_type, [])):
                 raise bad_request(f"Property group {definition['groupName']} does not exist.")
-            now = iso_now()
+            now = self.clock.iso_now()
             created: dict[str, Any] = {
                 "description": "",
                 "options": [],
@@ -505,7 +502,7 @@ class PortalStore:
             pipelines = self._pipelines.setdefault(object_type, [])
             if any(pipeline["label"] == label for pipeline in pipelines):
                 raise PortalError(409, "OBJECT_ALREADY_EXISTS", f"A pipeline labelled {label} already exists.")
-            now = iso_now()
+            now = self.clock.iso_now()
             created_stages = []
             for order, stage in enumerate(stages):
                 created_stages.append(
@@ -824,7 +821,7 @@ class PortalStore:
             page_ids = ids[after : after + limit]
             records = self._records[object_type]
             lag = self._settings.search_lag_seconds
-            now = time.monotonic()
+            now = self.clock.seconds()
             results = []
             for object_id in page_ids:
                 record = records[object_id]
@@ -838,7 +835,7 @@ class PortalStore:
 
     def _search_ids(self, object_type: str, groups: list[Any], sorts: list[tuple[str, bool]], query: str) -> list[str]:
         lag = self._settings.search_lag_seconds
-        now = time.monotonic()
+        now = self.clock.seconds()
         histories = self._settle(object_type, lag, now)
         key = (object_type, json.dumps([groups, sorts, query], sort_keys=True, default=str))
         generation = self._generations[object_type]
@@ -1134,7 +1131,7 @@ class PortalStore:
         history = self._histories[object_type].get(record.id)
         if history is None:
             history = self._histories[object_type][record.id] = _History(before=before)
-        history.writes.append((time.monotonic(), dict(record.properties)))
+        history.writes.append((self.clock.seconds(), dict(record.properties)))
 
     # ------------------------------------------------------------------ associations (v4)
 
@@ -1225,7 +1222,7 @@ class PortalStore:
         message = body.get("message")
         if not body.get("emailId") or not isinstance(message, Mapping) or not message.get("to"):
             raise bad_request("A single send needs emailId and message.to.")
-        now = iso_now()
+        now = self.clock.iso_now()
         with self._lock:
             send_id = message.get("sendId")
             if send_id and send_id in self._send_ids:
@@ -1264,7 +1261,7 @@ class PortalStore:
             gc.freeze()
 
     def _load_initial_records(self) -> None:
-        now = iso_now()
+        now = self.clock.iso_now()
         highest = 0
         for object_type, items in self._initial_objects.items():
             records = self._records[object_type]
@@ -1318,7 +1315,7 @@ class PortalStore:
     def _insert(self, object_type: str, values: dict[str, str]) -> Record:
         object_id = str(self._next_id)
         self._next_id += 1
-        now = iso_now()
+        now = self.clock.iso_now()
         values.setdefault("createdate", now)
         values["hs_lastmodifieddate"] = now
         values["hs_object_id"] = object_id
@@ -1343,7 +1340,7 @@ class PortalStore:
                 record.properties.pop(name, None)
             else:
                 record.properties[name] = value
-        now = iso_now()
+        now = self.clock.iso_now()
         record.properties["hs_lastmodifieddate"] = now
         if object_type == "contacts":
             record.properties["lastmodifieddate"] = now
@@ -1356,7 +1353,7 @@ class PortalStore:
         if record.archived:
             return
         record.archived = True
-        record.archived_at = iso_now()
+        record.archived_at = self.clock.iso_now()
         self._archived_count[object_type] += 1
         self._generations[object_type] += 1
 

@@ -90,8 +90,10 @@ def build_mailer(url: str, settings: Settings) -> Mailer:
 class Instance:
     """What one function instance keeps between invocations: settings and the adapters built from them."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, clock: Clock | None = None) -> None:
         self._settings = settings
+        # None: the real clock. A fixed one serves replays and tests, which must not depend on the real date.
+        self._clock = clock
         self._lock = threading.Lock()
         self._crm: Crm | None = None
         self._state: StateStore | None = None
@@ -115,7 +117,7 @@ class Instance:
             crm=self._crm,
             state=self._state,
             mailer=self._mailer,
-            clock=clock or SystemClock(self.settings.timezone),
+            clock=clock or self._clock or SystemClock(self.settings.timezone),
             settings=self.settings,
         )
         if progress is not None:
@@ -136,9 +138,9 @@ def instance() -> Instance:
         return _instance
 
 
-def reset_instance(settings: Settings | None = None) -> Instance:
+def reset_instance(settings: Settings | None = None, clock: Clock | None = None) -> Instance:
     """Start the process-wide instance afresh (after a configuration change; tests use it between cases)."""
     global _instance
     with _instance_lock:
-        _instance = Instance(settings)
+        _instance = Instance(settings, clock)
         return _instance

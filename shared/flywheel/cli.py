@@ -36,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from flywheel.demo import run_demo
 
-        return run_demo(companies=args.companies, days=args.days, seed=args.seed, workdir=args.workdir)
+        return run_demo(
+            companies=args.companies, days=args.days, seed=args.seed, workdir=args.workdir, start=args.start
+        )
     if args.command == "config":
         return _config(markdown=args.markdown)
     if args.command == "functions":
@@ -71,12 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--search-lag", type=float, default=0.0, help="seconds before writes show in search")
     sandbox.add_argument("--fault-rate", type=float, default=0.0, help="share of calls answered with a 5xx")
     sandbox.add_argument("--latency-ms", type=int, default=0)
+    sandbox.add_argument(
+        "--now",
+        metavar="INSTANT",
+        help="pin the portal's clock (e.g. 2026-11-21T09:00:00Z); POST /_sandbox/clock moves it; default real time",
+    )
 
     demo = commands.add_parser("demo", help="a sandbox portal and every function over 90 simulated days")
     demo.add_argument("--companies", type=int, default=3000)
     demo.add_argument("--days", type=int, default=90)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--workdir", default=".flywheel/demo", help="where the demo keeps its state and outbox")
+    demo.add_argument(
+        "--start", type=date.fromisoformat, metavar="YYYY-MM-DD", help="the first simulated day (default today)"
+    )
 
     commands.add_parser("functions", help="list the functions")
     config = commands.add_parser("config", help="the effective configuration (secrets masked)")
@@ -180,9 +190,16 @@ def _config(*, markdown: bool) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    from sandbox.clock import parse_instant
     from sandbox.server import SandboxServer
 
+    try:
+        now = parse_instant(args.now) if args.now else None
+    except ValueError as error:
+        print(f"flywheel sandbox: --now: {error}", file=sys.stderr)
+        return 2
     server = SandboxServer(
+        now=now,
         host=args.host,
         port=args.port,
         companies=args.companies,

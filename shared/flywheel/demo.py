@@ -12,16 +12,20 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
 from flywheel.bootstrap import Instance
+from flywheel.clock import FixedClock, SystemClock
 from flywheel.config import load_settings
 from flywheel.domain.models import RunResult
 from flywheel.runner import run_function
 from flywheel.services.registry import FunctionSpec, functions
 
 RUNS_FIRST = frozenset({"sirank_recalc"})
+ORDERS_TIME = clock_time(5, 0)
+RUN_TIME = clock_time(6, 0)
 
 
 @dataclass
@@ -56,17 +60,28 @@ def is_due(spec: FunctionSpec, day: date, settings_full_weekday: int) -> bool:
     return True
 
 
-def run_demo(*, companies: int = 3000, days: int = 90, seed: int = 7, workdir: str = ".flywheel/demo") -> int:
+def run_demo(
+    *,
+    companies: int = 3000,
+    days: int = 90,
+    seed: int = 7,
+    workdir: str = ".flywheel/demo",
+    start: date | None = None,
+) -> int:
+    """Play `days` days from `start` (default: today). Flywheel's clock and the portal's walk through the days
+    together: each morning the day's orders land at 05:00 and the functions run at 06:00, Rome time."""
     from sandbox.activity import orders_for_day
     from sandbox.generator import generate_portal
     from sandbox.server import SandboxServer
 
-    start = date.today()
+    timezone = load_settings().timezone
+    start = start or SystemClock(timezone).today()
+    clock = FixedClock.on(start, timezone, at=RUN_TIME)
     work = Path(workdir)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     say(f"Flywheel demo: a sandbox portal of {companies:,} companies, {days} simulated days from {start}")
-    server = SandboxServer(port=0, companies=companies, seed=seed, rate_limit=0, today=start).start()
+    server = SandboxServer(port=0, companies=companies, seed=seed, rate_limit=0, today=start, now=clock.now()).start()
     try:
         settings = load_settings().model_copy(
             update={
@@ -87,6 +102,7 @@ def run_demo(*, companies: int = 3000, days: int = 90, seed: int = 7, workdir: s
         began = time.monotonic()
         for offset in range(days):
             day = start + timedelta(days=offset)
+            server.store.clock.pin(FixedClock.on(day, timezone, at=ORDERS_TIME).now())
             for order in orders_for_day(portal, day, seed, placed):
                 properties = {
                     "dealname": order.dealname,
@@ -103,7 +119,9 @@ def run_demo(*, companies: int = 3000, days: int = 90, seed: int = 7, workdir: s
                 server.store.create_object("deals", properties, links)
                 placed[order.company_id] = day
                 new_orders += 1
-            ports = instance.ports()
+            clock.set(FixedClock.on(day, timezone, at=RUN_TIME).now())
+            server.store.clock.pin(clock.now())
+            ports = instance.ports(clock=clock)
             for name, spec in specs.items():
                 if not is_due(spec, day, settings.sirank.full_run_weekday):
                     continue

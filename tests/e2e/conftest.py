@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flywheel.bootstrap import reset_instance
+from flywheel.clock import FixedClock
 
 
 @pytest.fixture
@@ -17,7 +19,10 @@ def portal(sandbox_factory: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
-def flywheel_env(portal: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def flywheel_env(
+    portal: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, now: datetime
+) -> Iterator[dict[str, str]]:
+    """The environment of a deployed function pointed at the portal; the in-process app runs on the test's clock."""
     env = {
         "HUBSPOT_API_BASE": portal.url,
         "HUBSPOT_ACCESS_TOKEN": portal.token,
@@ -28,6 +33,12 @@ def flywheel_env(portal: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    reset_instance()
+    reset_instance(clock=FixedClock(now))
     yield env
     reset_instance()
+
+
+@pytest.fixture
+def yesterday(today: date) -> str:
+    """The as_of of a morning's scheduled run, ISO."""
+    return (today - timedelta(days=1)).isoformat()

@@ -32,15 +32,17 @@ def writes(stats: dict[str, Any]) -> int:
     )
 
 
-def test_a_dry_run_prints_one_json_object_and_changes_nothing(portal: Any, flywheel_env: dict[str, str]) -> None:
+def test_a_dry_run_prints_one_json_object_and_changes_nothing(
+    portal: Any, flywheel_env: dict[str, str], yesterday: str
+) -> None:
     before = portal.store.stats()
 
-    done = flywheel("run", "sirank_recalc", "--as-of", "2026-11-29", "--dry-run", "--json", env=flywheel_env)
+    done = flywheel("run", "sirank_recalc", "--as-of", yesterday, "--dry-run", "--json", env=flywheel_env)
 
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["function"] == "sirank_recalc"
-    assert result["as_of"] == "2026-11-29"
+    assert result["as_of"] == yesterday
     assert result["dry_run"] is True
     updates = [a for a in result["actions"] if a["type"] == "update_company"]
     assert updates, "a freshly generated portal has no SiRank yet: every company with orders needs one"

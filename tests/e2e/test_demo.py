@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,8 @@ from flywheel.services.registry import functions
 pytestmark = pytest.mark.sandbox
 
 
-def test_the_demo_runs_every_function_and_ends_with_its_summary(tmp_path: Path) -> None:
-    command = ["demo", "--companies", "250", "--days", "20", "--workdir", str(tmp_path)]
+def test_the_demo_runs_every_function_and_ends_with_its_summary(tmp_path: Path, today: date) -> None:
+    command = ["demo", "--companies", "250", "--days", "20", "--workdir", str(tmp_path), "--start", str(today)]
     done = subprocess.run(
         [sys.executable, "-m", "flywheel.cli", *command],
         env={k: v for k, v in os.environ.items() if not k.startswith(("FLYWHEEL_", "HUBSPOT_"))},

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from functions_framework import create_app
 
+from flywheel.clock import FixedClock
 from flywheel.webhooks import sign_v3
 
 pytestmark = pytest.mark.sandbox
@@ -25,12 +26,12 @@ def api_calls(portal: Any) -> int:
     return int(portal.store.stats()["calls"]["total"])
 
 
-def test_a_manual_dry_run_answers_the_run_summary(portal: Any, flywheel_env: dict[str, str]) -> None:
-    response = client_for("sirank_recalc").post("/", json={"as_of": "2026-11-29", "dry_run": True})
+def test_a_manual_dry_run_answers_the_run_summary(portal: Any, flywheel_env: dict[str, str], yesterday: str) -> None:
+    response = client_for("sirank_recalc").post("/", json={"as_of": yesterday, "dry_run": True})
 
     assert response.status_code == 200
     body = response.get_json()
-    assert (body["function"], body["as_of"], body["dry_run"]) == ("sirank_recalc", "2026-11-29", True)
+    assert (body["function"], body["as_of"], body["dry_run"]) == ("sirank_recalc", yesterday, True)
     assert isinstance(body["summary"], dict)
 
 
@@ -53,12 +54,12 @@ def test_only_post_runs_a_function(flywheel_env: dict[str, str]) -> None:
 
 
 def test_with_an_api_token_configured_a_call_without_it_gets_401(
-    portal: Any, flywheel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    portal: Any, flywheel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, now: datetime
 ) -> None:
     from flywheel.bootstrap import reset_instance
 
     monkeypatch.setenv("FLYWHEEL_API_TOKEN", "s3cret")
-    reset_instance()
+    reset_instance(clock=FixedClock(now))
     client = client_for("sirank_recalc")
 
     refused = client.post("/", json={"dry_run": True})
@@ -68,16 +69,16 @@ def test_with_an_api_token_configured_a_call_without_it_gets_401(
     assert accepted.status_code == 200
 
 
-def test_a_redelivered_scheduler_trigger_runs_once(portal: Any, flywheel_env: dict[str, str]) -> None:
+def test_a_redelivered_scheduler_trigger_runs_once(portal: Any, flywheel_env: dict[str, str], yesterday: str) -> None:
     client = client_for("sirank_recalc")
     headers = {
         "X-CloudScheduler-JobName": "flywheel-sirank-recalc-daily",
-        "X-CloudScheduler-ScheduleTime": "2026-11-29T01:30:00Z",
+        "X-CloudScheduler-ScheduleTime": f"{yesterday}T01:30:00Z",
     }
 
-    first = client.post("/", json={"as_of": "2026-11-29"}, headers=headers)
+    first = client.post("/", json={"as_of": yesterday}, headers=headers)
     calls_after_first = api_calls(portal)
-    second = client.post("/", json={"as_of": "2026-11-29"}, headers=headers)
+    second = client.post("/", json={"as_of": yesterday}, headers=headers)
 
     assert first.status_code == 200
     assert second.status_code == 200
@@ -85,8 +86,9 @@ def test_a_redelivered_scheduler_trigger_runs_once(portal: Any, flywheel_env: di
     assert api_calls(portal) == calls_after_first
 
 
-def signed(body: bytes, url: str, secret: str, *, age_seconds: float = 0) -> dict[str, str]:
-    timestamp = int((time.time() - age_seconds) * 1000)
+def signed(body: bytes, url: str, secret: str, *, at: datetime, age_seconds: float = 0) -> dict[str, str]:
+    """HubSpot's v3 headers for a request sent at `at`, `age_seconds` ago."""
+    timestamp = int((at.timestamp() - age_seconds) * 1000)
     return {
         "X-HubSpot-Signature-v3": sign_v3(secret, "POST", url, body, timestamp),
         "X-HubSpot-Request-Timestamp": str(timestamp),
@@ -96,16 +98,16 @@ def signed(body: bytes, url: str, secret: str, *, age_seconds: float = 0) -> dic
 
 @pytest.mark.parametrize("target", ["cold_segment_webhook", "nurture_step_webhook"])
 def test_a_webhook_with_a_bad_or_stale_signature_gets_401(
-    portal: Any, flywheel_env: dict[str, str], target: str
+    portal: Any, flywheel_env: dict[str, str], target: str, now: datetime
 ) -> None:
     client = client_for(target)
     body = json.dumps([{"eventId": 1, "objectId": 1}]).encode()
     url = "http://localhost/"
     before = api_calls(portal)
 
-    forged = client.post("/", data=body, headers=signed(body, url, "not-the-secret"))
+    forged = client.post("/", data=body, headers=signed(body, url, "not-the-secret", at=now))
     stale = client.post(
-        "/", data=body, headers=signed(body, url, flywheel_env["HUBSPOT_CLIENT_SECRET"], age_seconds=600)
+        "/", data=body, headers=signed(body, url, flywheel_env["HUBSPOT_CLIENT_SECRET"], age_seconds=600, at=now)
     )
     unsigned = client.post("/", data=body, content_type="application/json")
 
@@ -115,7 +117,7 @@ def test_a_webhook_with_a_bad_or_stale_signature_gets_401(
 
 @pytest.mark.parametrize("target", ["cold_segment_webhook", "nurture_step_webhook"])
 def test_a_validly_signed_webhook_is_processed_and_a_redelivery_is_recognised(
-    portal: Any, flywheel_env: dict[str, str], target: str
+    portal: Any, flywheel_env: dict[str, str], target: str, now: datetime
 ) -> None:
     client = client_for(target)
     deal_id = portal.store.create_object("deals", {"dealname": "Ordine web", "amount": "120"}, [])
@@ -123,8 +125,8 @@ def test_a_validly_signed_webhook_is_processed_and_a_redelivery_is_recognised(
     url = "http://localhost/"
     secret = flywheel_env["HUBSPOT_CLIENT_SECRET"]
 
-    first = client.post("/", data=body, headers=signed(body, url, secret))
-    again = client.post("/", data=body, headers=signed(body, url, secret))
+    first = client.post("/", data=body, headers=signed(body, url, secret, at=now))
+    again = client.post("/", data=body, headers=signed(body, url, secret, at=now))
 
     assert first.status_code == 200, first.get_json()
     assert again.status_code == 200
@@ -132,22 +134,22 @@ def test_a_validly_signed_webhook_is_processed_and_a_redelivery_is_recognised(
 
 
 def test_when_hubspot_keeps_failing_the_scheduler_is_told_to_retry(
-    portal: Any, flywheel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    portal: Any, flywheel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, yesterday: str, now: datetime
 ) -> None:
     from flywheel.bootstrap import reset_instance
 
     monkeypatch.setenv("FLYWHEEL_HUBSPOT_MAX_RETRIES", "1")  # fail fast: the retry policy has tests of its own
-    reset_instance()
+    reset_instance(clock=FixedClock(now))
     client = client_for("cold_segment")
     headers = {
         "X-CloudScheduler-JobName": "flywheel-cold-segment-daily",
-        "X-CloudScheduler-ScheduleTime": "2026-11-29T05:00:00Z",
+        "X-CloudScheduler-ScheduleTime": f"{yesterday}T05:00:00Z",
     }
     portal.store.configure(fault_rate=1.0)
 
-    failing = client.post("/", json={"as_of": "2026-11-29"}, headers=headers)
+    failing = client.post("/", json={"as_of": yesterday}, headers=headers)
     portal.store.configure(fault_rate=0.0)
-    retried = client.post("/", json={"as_of": "2026-11-29"}, headers=headers)
+    retried = client.post("/", json={"as_of": yesterday}, headers=headers)
 
     assert failing.status_code == 503
     assert retried.status_code == 200
@@ -155,12 +157,12 @@ def test_when_hubspot_keeps_failing_the_scheduler_is_told_to_retry(
 
 
 def test_a_webhook_signed_for_the_public_https_url_is_accepted_behind_the_tls_proxy(
-    portal: Any, flywheel_env: dict[str, str]
+    portal: Any, flywheel_env: dict[str, str], now: datetime
 ) -> None:
     client = client_for("nurture_step_webhook")
     deal_id = portal.store.create_object("deals", {"dealname": "Ordine web", "amount": "80"}, [])
     body = json.dumps([{"eventId": 7, "objectId": int(deal_id)}]).encode()
-    headers = signed(body, "https://localhost/", flywheel_env["HUBSPOT_CLIENT_SECRET"])
+    headers = signed(body, "https://localhost/", flywheel_env["HUBSPOT_CLIENT_SECRET"], at=now)
 
     behind_proxy = client.post("/", data=body, headers={**headers, "X-Forwarded-Proto": "https"})
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +29,6 @@ from flywheel.services.mapping import parse_date
 
 pytestmark = pytest.mark.sandbox
 
-TODAY = date(2026, 11, 30)
 COMPANIES = 250
 ROME = ZoneInfo("Europe/Rome")
 
@@ -39,6 +38,11 @@ class Portal:
     server: Any
     crm: HubSpotCrm
     settings: Settings
+    now: datetime  # the portal's pinned clock and the functions' clock agree
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(ROME).date()
 
     def all(self, object_type: str, properties: Sequence[str], associations: Sequence[str] = ()) -> list[CrmRecord]:
         pages = self.crm.list_pages(object_type, properties, associations=associations)
@@ -63,7 +67,7 @@ def ports_for(portal: Portal, tmp_path: Path, *, state: Any = None, crm: Any = N
         crm=crm or portal.crm,
         state=state if state is not None else SqliteStateStore(str(tmp_path / "state.db")),
         mailer=OutboxMailer(tmp_path / "outbox"),
-        clock=FixedClock.on(TODAY),
+        clock=FixedClock(portal.now),
         settings=portal.settings,
     )
 
@@ -80,7 +84,7 @@ def record_last_purchase_dates(portal: Portal) -> dict[str, date]:
     last: dict[str, date] = {}
     for deal in portal.deals():
         day = parse_date(deal.prop("closedate"))
-        if (deal.prop("pipeline"), deal.prop("dealstage")) not in orders or day is None or day > TODAY:
+        if (deal.prop("pipeline"), deal.prop("dealstage")) not in orders or day is None or day > portal.today:
             continue
         for company_id in deal.associations.get("companies", ()):
             last[company_id] = max(day, last.get(company_id, day))
@@ -110,7 +114,7 @@ def expected_cold_set(portal: Portal, last_order: Mapping[str, date]) -> set[str
     expected = set()
     for company in portal.all("companies", [contract.category]):
         day = last_order.get(company.id)
-        if day is None or not rules.min_days <= (TODAY - day).days <= rules.max_days:
+        if day is None or not rules.min_days <= (portal.today - day).days <= rules.max_days:
             continue
         if company.prop(contract.category) in rules.excluded_categories or company.id in blocked:
             continue
@@ -119,10 +123,10 @@ def expected_cold_set(portal: Portal, last_order: Mapping[str, date]) -> set[str
 
 
 @pytest.fixture
-def portal(sandbox_factory: Callable[..., Any]) -> Portal:
-    server = sandbox_factory(companies=COMPANIES, seed=11, today=TODAY)
+def portal(sandbox_factory: Callable[..., Any], now: datetime) -> Portal:
+    server = sandbox_factory(companies=COMPANIES, seed=11)
     crm = HubSpotCrm(api_base=server.url, access_token=server.token, rate_limit_per_10s=100_000)
-    return Portal(server, crm, Settings())
+    return Portal(server, crm, Settings(), now)
 
 
 def test_the_dry_run_proposes_a_wakeup_deal_for_exactly_the_companies_the_rules_define(
@@ -160,7 +164,7 @@ def test_a_second_real_run_the_same_day_creates_nothing(portal: Portal, tmp_path
 
 
 class CrashAfterCreate(HubSpotCrm):
-    """The instance dies after HubSpot created the n-th record and before anything else happens."""
+    """The instance dies after HubSpot created the n-th deal and before anything else happens."""
 
     def __init__(self, crash_on: int, **options: Any) -> None:
         super().__init__(**options)
@@ -170,8 +174,8 @@ class CrashAfterCreate(HubSpotCrm):
         self, object_type: str, properties: Mapping[str, str], associations: Sequence[AssociationTarget] = ()
     ) -> CrmRecord:
         record = super().create(object_type, properties, associations)
-        self.creates += 1
-        if self.creates == self.crash_on:
+        self.creates += object_type == "deals"
+        if self.creates == self.crash_on and object_type == "deals":
             raise RuntimeError("function instance killed after HubSpot answered")
         return record
 
@@ -209,7 +213,7 @@ def test_the_appointment_webhook_delivered_three_times_gives_one_owner_task(port
     contract = portal.settings.portal
     company = portal.all("companies", ["hubspot_owner_id", "name"])[0]
     wakeup = portal.pipeline_by_label(contract.wakeup_pipeline)
-    at = datetime(2026, 12, 2, 11, 0, tzinfo=ROME)
+    at = datetime.combine(portal.today + timedelta(days=2), time(11, 0), ROME)
     deal = portal.crm.create(
         "deals",
         {
@@ -228,7 +232,7 @@ def test_the_appointment_webhook_delivered_three_times_gives_one_owner_task(port
         "subscriptionType": "deal.propertyChange",
         "propertyName": "dealstage",
         "propertyValue": wakeup["stages"][contract.wakeup_stage_appointment].id,
-        "occurredAt": 1_764_500_000_000,
+        "occurredAt": int(portal.now.timestamp() * 1000),
     }
 
     results = [cold.WEBHOOK([{**event, "eventId": n}], ports) for n in range(3)]
@@ -253,7 +257,8 @@ def test_an_order_placed_after_the_wakeup_deal_moves_it_to_riattivato_the_next_d
     sales = portal.pipeline_by_label(portal.settings.portal.order_pipelines[0])
     won = next(s for s in sales["stages"].values() if s.is_won)
     # an e-commerce order tonight; `last_purchase_date` is left as it was (sirank_recalc has not run yet)
-    ordered_at = datetime.combine(TODAY, datetime.min.time(), ROME) + timedelta(hours=21)
+    ordered_at = datetime.combine(portal.today, datetime.min.time(), ROME) + timedelta(hours=21)
+    portal.server.store.clock.pin(ordered_at)
     portal.crm.create(
         "deals",
         {
@@ -285,13 +290,16 @@ def test_a_silent_owner_means_reactivation_emails_to_consenting_contacts_ten_day
     portal: Portal, tmp_path: Path
 ) -> None:
     last_order = record_last_purchase_dates(portal)
-    quiet = sorted(cid for cid, day in last_order.items() if 121 <= (TODAY - day).days <= 300)[:3]
+    quiet = sorted(cid for cid, day in last_order.items() if 121 <= (portal.today - day).days <= 300)[:3]
     assert len(quiet) == 3
-    portal.crm.update_batch("companies", [(cid, {"sirank": "9000"}) for cid in quiet])
+    # these three are the only valuable companies, whatever else the generated portal holds on this date
+    everyone = [c.id for c in portal.all("companies", [])]
+    portal.crm.update_batch("companies", [(cid, {"sirank": "9000" if cid in quiet else "0"}) for cid in everyone])
     # the owner of the first one logs a call after the task; the others hear nothing
     ports = ports_for(portal, tmp_path)
     first = cold.run(cold.Request(), ports)
-    assert first.summary["tasks_created"] == 3
+    recontacts = [a for a in first.actions if a.type == "create_task" and ":recontact:" in (a.key or "")]
+    assert sorted(a.company_id for a in recontacts) == quiet
     clock = ports.clock
     assert isinstance(clock, FixedClock)
     clock.set(clock.now() + timedelta(days=4))

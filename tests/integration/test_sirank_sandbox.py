@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.sqlite import SqliteStateStore
-from flywheel.clock import SystemClock
+from flywheel.clock import FixedClock
 from flywheel.config import Settings
 from flywheel.domain.models import RunResult
 from flywheel.domain.sirank import OrderFact, is_dp_member, score
@@ -28,7 +27,6 @@ from flywheel.services.mapping import parse_date
 
 pytestmark = pytest.mark.sandbox
 
-TODAY = date.today()  # the sandbox stamps writes with the real clock, and watermarks follow it
 SEARCH_LAG_SECONDS = 1.0
 
 
@@ -39,26 +37,36 @@ class Portal:
     won: str
     lost: str
     pipeline: str
+    clock: FixedClock  # the functions' clock; the portal's pinned clock moves with it (watermarks compare both)
+
+    @property
+    def today(self) -> date:
+        return self.clock.today()
+
+    def tick(self, seconds: float) -> None:
+        """Time passes for Flywheel and the portal alike."""
+        self.clock.set(self.clock.now() + timedelta(seconds=seconds))
+        self.store.clock.advance(seconds)
 
     @property
     def store(self) -> Any:
         return self.server.store
 
     def run(self, state: Any, as_of: date, mode: str | None = None, dry_run: bool = False) -> RunResult:
-        ports = Ports(crm=self.crm, state=state, mailer=object(), clock=SystemClock(), settings=Settings())  # type: ignore[arg-type]
+        ports = Ports(crm=self.crm, state=state, mailer=object(), clock=self.clock, settings=Settings())  # type: ignore[arg-type]
         return sirank.run(sirank.Request(as_of=as_of, mode=mode, dry_run=dry_run), ports)  # type: ignore[arg-type]
 
     def ids(self, object_type: str) -> list[str]:
         return [r.id for page in self.crm.list_pages(object_type, []) for r in page.records]
 
 
-def open_portal(sandbox_factory: Callable[..., Any], companies: int, lag: float = 0.0) -> Portal:
-    server = sandbox_factory(companies=companies, seed=5, today=TODAY, search_lag_seconds=lag)
+def open_portal(sandbox_factory: Callable[..., Any], now: datetime, companies: int, lag: float = 0.0) -> Portal:
+    server = sandbox_factory(companies=companies, seed=5, now=now, search_lag_seconds=lag)
     crm = HubSpotCrm(api_base=server.url, access_token=server.token, rate_limit_per_10s=0)
     pipeline = next(p for p in crm.pipelines("deals") if p.label == "Pipeline delle vendite")
     won = next(s.id for s in pipeline.stages if s.is_won)
     lost = next(s.id for s in pipeline.stages if s.is_closed and not s.is_won)
-    return Portal(server, crm, won, lost, pipeline.id)
+    return Portal(server, crm, won, lost, pipeline.id, FixedClock(now))
 
 
 def expected_values(portal: Portal, as_of: date) -> dict[str, tuple[str, str | None, str]]:
@@ -94,22 +102,22 @@ def held_values(portal: Portal) -> dict[str, tuple[str | None, str | None, str |
 
 
 def test_a_full_run_writes_what_the_orders_say_and_a_dry_run_changes_nothing(
-    sandbox_factory: Callable[..., Any], tmp_path: Path
+    sandbox_factory: Callable[..., Any], now: datetime, tmp_path: Path
 ) -> None:
-    portal = open_portal(sandbox_factory, companies=60)
+    portal = open_portal(sandbox_factory, now, companies=60)
     state = SqliteStateStore(str(tmp_path / "state.db"))
     before = held_values(portal)
 
-    dry = portal.run(state, TODAY, dry_run=True)
+    dry = portal.run(state, portal.today, dry_run=True)
 
     assert held_values(portal) == before
     assert state.load_checkpoint(sirank.CHECKPOINT) is None
     assert {a.type for a in dry.actions} == {"update_company"}
     assert len(dry.actions) == 60
 
-    full = portal.run(state, TODAY)
+    full = portal.run(state, portal.today)
 
-    assert held_values(portal) == expected_values(portal, TODAY)
+    assert held_values(portal) == expected_values(portal, portal.today)
     assert [a.as_json() for a in full.actions] == [a.as_json() for a in dry.actions]
     assert full.summary["companies_scored"] == 60
 
@@ -161,8 +169,8 @@ def change(portal: Portal, operation: tuple[str, int, int], as_of: date) -> date
 
 
 @pytest.fixture
-def lagging_portal(sandbox_factory: Callable[..., Any]) -> Portal:
-    return open_portal(sandbox_factory, companies=25, lag=SEARCH_LAG_SECONDS)
+def lagging_portal(sandbox_factory: Callable[..., Any], now: datetime) -> Portal:
+    return open_portal(sandbox_factory, now, companies=25, lag=SEARCH_LAG_SECONDS)
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -174,14 +182,15 @@ def test_incremental_runs_end_where_a_full_run_would_with_search_lagging(
     portal.store.reset()
     with tempfile.TemporaryDirectory() as folder:
         state = SqliteStateStore(str(Path(folder) / "state.db"))
-        as_of = TODAY
+        as_of = portal.today
         portal.run(state, as_of, mode="full")
         for step in steps:
+            portal.tick(1)
             for operation in step:
                 as_of = change(portal, operation, as_of)
             # straight after the changes: search may not show them yet; the next run's lookback catches them
             portal.run(state, as_of, mode="incremental")
-        time.sleep(SEARCH_LAG_SECONDS + 0.3)
+        portal.tick(SEARCH_LAG_SECONDS + 0.3)
         last = portal.run(state, as_of, mode="incremental")
 
         assert last.summary["mode"] == "incremental"
@@ -218,20 +227,20 @@ class DiesAfterWrites:
 
 
 def test_a_run_killed_after_a_write_resumes_and_writes_nothing_twice(
-    sandbox_factory: Callable[..., Any], tmp_path: Path
+    sandbox_factory: Callable[..., Any], now: datetime, tmp_path: Path
 ) -> None:
-    portal = open_portal(sandbox_factory, companies=250)
+    portal = open_portal(sandbox_factory, now, companies=250)
     state = SqliteStateStore(str(tmp_path / "state.db"))
     writes: list[str] = []
 
     with pytest.raises(Killed):
         crm = DiesAfterWrites(portal.crm, writes, die_after=2)
-        sirank.run(sirank.Request(as_of=TODAY), Ports(crm, state, object(), SystemClock(), Settings()))  # type: ignore[arg-type]
+        sirank.run(sirank.Request(as_of=portal.today), Ports(crm, state, object(), portal.clock, Settings()))  # type: ignore[arg-type]
     crm = DiesAfterWrites(portal.crm, writes, die_after=None)
-    again = sirank.run(sirank.Request(as_of=TODAY), Ports(crm, state, object(), SystemClock(), Settings()))  # type: ignore[arg-type]
+    again = sirank.run(sirank.Request(as_of=portal.today), Ports(crm, state, object(), portal.clock, Settings()))  # type: ignore[arg-type]
 
     assert again.summary["resumed_from_checkpoint"] is True
     assert again.summary["companies_scored"] == 250
     assert sorted(writes) == sorted(set(writes)), "a company was written twice"
     assert len(writes) == 250
-    assert held_values(portal) == expected_values(portal, TODAY)
+    assert held_values(portal) == expected_values(portal, portal.today)
