@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.domain.models import CrmRecord, Owner, Page, Pipeline
-from flywheel.ports import AssociationTarget, Filter
+from flywheel.ports import AssociationTarget, Filter, RecordRefusal
 
 DEAL_ID_BASE = 30_000_000_000
 
@@ -112,9 +112,10 @@ class SyntheticCrm:
         self._calls += (len(ids) + 99) // 100
         return []
 
-    def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+    def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> list[RecordRefusal]:
         self._calls += (len(updates) + 99) // 100
         self.updates += len(updates)
+        return []
 
     def create(
         self, object_type: str, properties: Mapping[str, str], associations: Sequence[AssociationTarget] = ()
@@ -127,3 +128,6 @@ class SyntheticCrm:
 
     def find_one(self, object_type: str, property_name: str, value: str) -> CrmRecord | None:
         return None
+
+    def find_by_values(self, object_type: str, property_name: str, values: Sequence[str]) -> dict[str, CrmRecord]:
+        return {}

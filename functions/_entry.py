@@ -10,10 +10,14 @@ from flywheel.http import handle_run, handle_webhook
 
 
 def run(function: str, request: flask.Request) -> Any:
-    body, status = handle_run(function, request)
-    return flask.jsonify(body), status
+    return _respond(*handle_run(function, request))
 
 
 def webhook(function: str, request: flask.Request) -> Any:
-    body, status = handle_webhook(function, request)
-    return flask.jsonify(body), status
+    return _respond(*handle_webhook(function, request))
+
+
+def _respond(body: dict[str, Any], status: int) -> Any:
+    # HubSpot waits as long as Retry-After says before it retries a 429
+    headers = {"Retry-After": str(body["retry_after"])} if "retry_after" in body else {}
+    return flask.jsonify(body), status, headers

@@ -33,8 +33,15 @@ EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
 RUNTIME = "python311"
 TIMEOUT = "540s"  # the longest an HTTP function may run on gen2 with Cloud Scheduler's attempt deadline
 MEMORY = "512MB"
+# plain settings only: every secret comes from Secret Manager, so none is readable in the function's configuration
 ENV_VARS = "FLYWHEEL_STATE=firestore://PROJECT,FLYWHEEL_MAILER=hubspot"
-SECRETS = "HUBSPOT_ACCESS_TOKEN=hubspot-access-token:latest,HUBSPOT_CLIENT_SECRET=hubspot-client-secret:latest"
+# environment variable -> Secret Manager secret, mounted at its latest version
+SECRETS: dict[str, str] = {
+    "HUBSPOT_ACCESS_TOKEN": "hubspot-access-token",
+    "HUBSPOT_CLIENT_SECRET": "hubspot-client-secret",
+    "FLYWHEEL_NURTURE__COUPON_SECRET": "flywheel-coupon-secret",
+    "FLYWHEEL_API_TOKEN": "flywheel-api-token",
+}
 
 
 class BundleError(Exception):
@@ -165,7 +172,7 @@ def deploy_command(entry_point: str, source: Path) -> str:
             f"--timeout={TIMEOUT}",
             f"--memory={MEMORY}",
             f"--set-env-vars={ENV_VARS}",
-            f"--set-secrets={SECRETS}",
+            "--set-secrets=" + ",".join(f"{variable}={secret}:latest" for variable, secret in SECRETS.items()),
         ]
     )
 
@@ -183,7 +190,10 @@ def summary(bundle: Bundle) -> str:
     lines.append(f"requires  {', '.join(bundle.requirements)}")
     lines.append("")
     # gcloud takes a local folder (or a zip already in Cloud Storage) as --source, so the lines name the folder
-    lines.append("Deploy (not run; replace REGION and PROJECT, create the two secrets in Secret Manager first):")
+    lines.append(
+        "Deploy (not run; replace REGION and PROJECT, and create these secrets in Secret Manager first: "
+        f"{', '.join(SECRETS.values())}):"
+    )
     lines.extend(deploy_command(name, bundle.path) for name in bundle.entry_points)
     return "\n".join(lines)
 

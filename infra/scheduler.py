@@ -4,9 +4,10 @@
         --function-base-url https://europe-west1-P.cloudfunctions.net \
         --service-account invoker@P.iam.gserviceaccount.com
 
-Each job POSTs the function's JSON body with an OIDC token; Flywheel dedupes a redelivered trigger on job name +
-schedule time, and the retry back-off starts past the effect lease so that a retry after a timeout resumes the
-run from its checkpoint instead of finding it still held.
+Each job POSTs the function's JSON body with an OIDC token (for Cloud Functions IAM, in `Authorization`) and, when
+FLYWHEEL_API_TOKEN is configured, the app token in `X-Flywheel-Token`. Flywheel dedupes a redelivered trigger on
+job name + schedule time, and the retry back-off starts past the effect lease so that a retry after a timeout
+resumes the run from its checkpoint instead of finding it still held.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from google.cloud import scheduler_v1
 from google.protobuf import duration_pb2, field_mask_pb2
 
 from flywheel.config import Settings
+from flywheel.http import TOKEN_HEADER
 
 TIME_ZONE = "Europe/Rome"
 
@@ -61,8 +63,12 @@ def build_job(
     function_base_url: str,
     service_account: str,
     lease_seconds: int,
+    api_token: str = "",
 ) -> scheduler_v1.Job:
     uri = f"{function_base_url.rstrip('/')}/{spec.function}"
+    headers = {"Content-Type": "application/json"}
+    if api_token:
+        headers[TOKEN_HEADER] = api_token
     return scheduler_v1.Job(
         name=f"projects/{project}/locations/{region}/jobs/{spec.job_id}",
         description=spec.description,
@@ -71,7 +77,7 @@ def build_job(
         http_target=scheduler_v1.HttpTarget(
             uri=uri,
             http_method=scheduler_v1.HttpMethod.POST,
-            headers={"Content-Type": "application/json"},
+            headers=headers,
             body=json.dumps(spec.body).encode(),
             oidc_token=scheduler_v1.OidcToken(service_account_email=service_account, audience=uri),
         ),
@@ -83,6 +89,14 @@ def build_job(
             max_doublings=2,
         ),
     )
+
+
+def masked_json(job: scheduler_v1.Job) -> str:
+    """The job as JSON for a human to read: the app token stays out of terminals and CI logs."""
+    shown = scheduler_v1.Job(job)
+    if TOKEN_HEADER in shown.http_target.headers:
+        shown.http_target.headers[TOKEN_HEADER] = "***"
+    return str(scheduler_v1.Job.to_json(shown))
 
 
 _UPDATABLE = ["description", "schedule", "time_zone", "http_target", "attempt_deadline", "retry_config"]
@@ -124,12 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             function_base_url=args.function_base_url,
             service_account=args.service_account,
             lease_seconds=settings.effect_lease_seconds,
+            api_token=settings.api_token,
         )
         for spec in job_specs(settings)
     ]
     if args.dry_run:
         for job in jobs:
-            print(scheduler_v1.Job.to_json(job))
+            print(masked_json(job))
         return 0
     for name, what in apply(scheduler_v1.CloudSchedulerClient(), jobs).items():
         print(f"{what:<9} {name}")

@@ -13,6 +13,7 @@ import json
 import math
 import re
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -614,6 +615,9 @@ class _PortalRequestHandler(BaseHTTPRequestHandler):
             if fault in (502, 503):  # refused before the portal saw the call
                 self._send(fault, _error_body("SERVICE_UNAVAILABLE", FAULT_MESSAGES[fault]))
                 return
+            if fault == "reset_before":
+                self._reset()
+                return
             if routed is None:
                 raise PortalError(404, "OBJECT_NOT_FOUND", f"No route for {method} {path}")
             try:
@@ -623,6 +627,9 @@ class _PortalRequestHandler(BaseHTTPRequestHandler):
             status, body = routed[1](_Request(store, routed[2], query, body_value))
             if fault == 504:  # the portal did the work, but the caller never hears so (why creates are not retried)
                 self._send(504, _error_body("GATEWAY_TIMEOUT", FAULT_MESSAGES[504]))
+                return
+            if fault == "reset_after":  # the work is done; the connection dies before the answer leaves
+                self._reset()
                 return
             self._send(status, body)
         except PortalError as error:
@@ -646,7 +653,7 @@ class _PortalRequestHandler(BaseHTTPRequestHandler):
                 options = json.loads(raw_body or b"{}")
             except ValueError as error:
                 raise bad_request(f"Invalid input JSON: {error}") from error
-            known = {"rate_limit", "search_lag_seconds", "fault_rate", "latency_ms"}
+            known = {"rate_limit", "search_lag_seconds", "fault_rate", "latency_ms", "throttle_rate", "reset_rate"}
             if not isinstance(options, dict) or set(options) - known:
                 raise bad_request(f"Config takes only {sorted(known)}")
             return 200, store.configure(**options)
@@ -655,6 +662,12 @@ class _PortalRequestHandler(BaseHTTPRequestHandler):
         if method == "POST" and path == "/_sandbox/clock":
             return 200, _set_clock(store.clock, raw_body)
         raise PortalError(404, "OBJECT_NOT_FOUND", f"No sandbox route for {method} {path}")
+
+    def _reset(self) -> None:
+        """Drop the connection with a TCP reset (SO_LINGER 0) instead of an answer."""
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
 
     def _send(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
         payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()

@@ -192,6 +192,10 @@ class _Settings:
     search_lag_seconds: float = 0.0
     fault_rate: float = 0.0
     latency_ms: int = 0
+    # chaos: a share of calls answered 429 with Retry-After, and a share whose connection is reset (before the
+    # portal acts, or after it acted and before the answer left)
+    throttle_rate: float = 0.0
+    reset_rate: float = 0.0
 
 
 class _RangeIndex:
@@ -324,6 +328,7 @@ class PortalStore:
             self._send_ids: dict[str, dict[str, Any]] = {}
             self._calls: Counter[str] = Counter()
             self._rate_limited = 0
+            self._faults: Counter[str] = Counter()
             self._recent_calls: deque[float] = deque()
             self._next_id = 1
             self._load_initial()
@@ -335,9 +340,16 @@ class PortalStore:
         search_lag_seconds: float | None = None,
         fault_rate: float | None = None,
         latency_ms: int | None = None,
+        throttle_rate: float | None = None,
+        reset_rate: float | None = None,
     ) -> dict[str, Any]:
         """Change the portal's limits and fault injection; returns the settings now in force."""
         with self._lock:
+            for name, rate in (("throttle_rate", throttle_rate), ("reset_rate", reset_rate)):
+                if rate is not None:
+                    if not 0.0 <= float(rate) <= 1.0:
+                        raise bad_request(f"{name} must be between 0 and 1.")
+                    setattr(self._settings, name, float(rate))
             if rate_limit is not None:
                 self._settings.rate_limit = int(rate_limit)
                 self._recent_calls.clear()
@@ -359,6 +371,8 @@ class PortalStore:
                 "search_lag_seconds": self._settings.search_lag_seconds,
                 "fault_rate": self._settings.fault_rate,
                 "latency_ms": self._settings.latency_ms,
+                "throttle_rate": self._settings.throttle_rate,
+                "reset_rate": self._settings.reset_rate,
             }
 
     def stats(self) -> dict[str, Any]:
@@ -366,6 +380,7 @@ class PortalStore:
             return {
                 "calls": {"total": sum(self._calls.values()), "by_endpoint": dict(self._calls)},
                 "rate_limited": self._rate_limited,
+                "faults_injected": dict(self._faults),
             }
 
     def outbox(self) -> list[dict[str, Any]]:
@@ -380,6 +395,11 @@ class PortalStore:
                 for name, records in self._records.items()
             }
 
+    def all_records(self, object_type: str) -> list[Record]:
+        """Copies of every live record of a type, for checks that must not go through the API's limits."""
+        with self._lock:
+            return [copy.deepcopy(r) for r in self._records[object_type].values() if not r.archived]
+
     # ------------------------------------------------------------------ call accounting (used by the server)
 
     def count_call(self, endpoint: str) -> None:
@@ -387,8 +407,9 @@ class PortalStore:
         with self._lock:
             self._calls[endpoint] += 1
 
-    def admit_call(self, endpoint: str) -> tuple[float | None, float, int | None]:
-        """Count one API call and apply the limits: (retry-after seconds if rate limited, latency s, fault status).
+    def admit_call(self, endpoint: str) -> tuple[float | None, float, int | str | None]:
+        """Count one API call and apply the limits: (retry-after seconds if rate limited, latency s, fault), the
+        fault an HTTP status (502, 503 before acting, 504 after) or "reset_before" / "reset_after".
 
         A call refused by the rate limit does not use up the window, so a client that waits Retry-After gets in.
         """
@@ -404,9 +425,17 @@ class PortalStore:
                     self._rate_limited += 1
                     return max(1.0, math.ceil(RATE_WINDOW_SECONDS - (now - window[0]))), 0.0, None
                 window.append(now)
-            fault = None
+            if self._settings.throttle_rate > 0 and self._random.random() < self._settings.throttle_rate:
+                self._rate_limited += 1
+                self._faults["429"] += 1
+                return 1.0, 0.0, None
+            fault: int | str | None = None
             if self._settings.fault_rate > 0 and self._random.random() < self._settings.fault_rate:
                 fault = self._random.choice((502, 503, 504))
+            elif self._settings.reset_rate > 0 and self._random.random() < self._settings.reset_rate:
+                fault = self._random.choice(("reset_before", "reset_after"))
+            if fault is not None:
+                self._faults[str(fault)] += 1
             return None, self._settings.latency_ms / 1000.0, fault
 
     # ------------------------------------------------------------------ schema

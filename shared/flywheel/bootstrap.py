@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
 
-from flywheel.clock import SystemClock
+from flywheel.clock import RunBudget, SystemClock
+
+# ConfigurationError lives in config, so that services may raise it without importing bootstrap; re-exported here
+from flywheel.config import ConfigurationError as ConfigurationError
 from flywheel.config import Settings, load_settings
 from flywheel.ports import Clock, Crm, Mailer, StateStore
 from flywheel.services.context import Ports, ProgressFn
 
+if TYPE_CHECKING:
+    from flywheel.adapters.hubspot import HubSpotCrm
 
-class ConfigurationError(ValueError):
-    """A setting names something Flywheel cannot build (an unknown state or mailer URL, say)."""
 
-
-def build_crm(settings: Settings) -> Crm:
+def build_crm(settings: Settings, budget: RunBudget | None = None) -> HubSpotCrm:
     from flywheel.adapters.hubspot import HubSpotCrm
 
     return HubSpotCrm(
@@ -29,6 +32,7 @@ def build_crm(settings: Settings) -> Crm:
         rate_limit_per_10s=settings.hubspot_rate_limit,
         max_retries=settings.hubspot_max_retries,
         timeout_seconds=settings.hubspot_timeout_seconds,
+        budget=budget,
     )
 
 
@@ -58,8 +62,9 @@ def build_state_store(url: str) -> StateStore:
     raise ConfigurationError(f"FLYWHEEL_STATE {url!r}: use sqlite:///PATH, memory:// or firestore://PROJECT")
 
 
-def build_mailer(url: str, settings: Settings) -> Mailer:
-    """`outbox://DIR`, `hubspot` (marketing single-send), `ses://REGION?from=ADDRESS`."""
+def build_mailer(url: str, settings: Settings, crm: Crm | None = None, budget: RunBudget | None = None) -> Mailer:
+    """`outbox://DIR`, `hubspot` (marketing single-send), `ses://REGION?from=ADDRESS`. The HubSpot mailer shares
+    the HubSpot CRM adapter's rate limiter and retry policy when given it: one app, one rate limit."""
     parsed = urlparse(url)
     if parsed.scheme == "outbox":
         directory = url.removeprefix("outbox://")
@@ -69,13 +74,18 @@ def build_mailer(url: str, settings: Settings) -> Mailer:
 
         return OutboxMailer(directory)
     if url == "hubspot" or parsed.scheme == "hubspot":
+        from flywheel.adapters.hubspot import HubSpotCrm
         from flywheel.adapters.mailers import HubSpotSingleSendMailer
 
+        shared = crm if isinstance(crm, HubSpotCrm) else None
         return HubSpotSingleSendMailer(
             api_base=settings.hubspot_api_base,
             access_token=settings.hubspot_access_token,
             email_ids=settings.hubspot_email_ids,
             timeout_seconds=settings.hubspot_timeout_seconds,
+            limiter=shared.limiter if shared else None,
+            policy=shared.policy if shared else None,
+            budget=budget,
         )
     if parsed.scheme == "ses":
         sender = parse_qs(parsed.query).get("from", [""])[0]
@@ -98,6 +108,8 @@ class Instance:
         self._crm: Crm | None = None
         self._state: StateStore | None = None
         self._mailer: Mailer | None = None
+        # started afresh for every run: the adapters' retries never sleep past it
+        self._budget = RunBudget()
 
     @property
     def settings(self) -> Settings:
@@ -108,11 +120,12 @@ class Instance:
     def ports(self, *, clock: Clock | None = None, progress: ProgressFn | None = None) -> Ports:
         with self._lock:
             if self._crm is None:
-                self._crm = build_crm(self.settings)
+                self._crm = build_crm(self.settings, self._budget)
             if self._state is None:
                 self._state = build_state_store(self.settings.state)
             if self._mailer is None:
-                self._mailer = build_mailer(self.settings.mailer, self.settings)
+                self._mailer = build_mailer(self.settings.mailer, self.settings, self._crm, self._budget)
+            self._budget.start(self.settings.run_budget_seconds)
         ports = Ports(
             crm=self._crm,
             state=self._state,

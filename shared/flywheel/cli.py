@@ -15,13 +15,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
-from flywheel.bootstrap import ConfigurationError, instance
-from flywheel.ports import CrmError
-from flywheel.runner import run_function
+from flywheel.bootstrap import instance
+from flywheel.runner import EXIT_BAD_INPUT, SETTINGS_ERRORS, describe, failure_of, run_function, settings_error
 from flywheel.services.registry import UnknownFunction, functions, get
-
-EXIT_BAD_INPUT = 2
-EXIT_FAILED = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,7 +111,7 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
         values.pop("json")
         request = spec.request_model.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as error:
-        print(f"flywheel: invalid options: {error}", file=sys.stderr)
+        print(f"flywheel: invalid options: {describe(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except SystemExit as exit_:
         return int(exit_.code or 0)
@@ -124,14 +120,17 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
         print(f"[{spec.name}] {message}", file=sys.stderr, flush=True)
 
     try:
-        ports = instance().ports(progress=progress)
+        try:
+            ports = instance().ports(progress=progress)
+        except SETTINGS_ERRORS as error:
+            raise settings_error(error) from None
         result = run_function(spec.name, request, ports)
-    except ConfigurationError as error:
-        print(f"flywheel: configuration: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except CrmError as error:
-        print(f"flywheel: HubSpot: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    except Exception as error:
+        failure = failure_of(error)
+        if failure is None:
+            raise
+        print(f"flywheel: {failure.message}", file=sys.stderr)
+        return failure.exit_code
     if args.json:
         json.dump(result.as_json(), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")

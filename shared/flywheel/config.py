@@ -15,6 +15,11 @@ from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class ConfigurationError(ValueError):
+    """A setting names something Flywheel cannot build (an unknown state or mailer URL, say), or a secret a run
+    needs is missing or too weak. The message names the setting, never a secret's value."""
+
+
 class PortalContract(BaseModel):
     """Names of the HubSpot properties, pipelines and stages Flywheel reads and writes."""
 
@@ -101,8 +106,38 @@ class NurtureRules(BaseModel):
     survey_url: str = "https://shop.sicomputer.it/sondaggio"
     coupon_prefix: str = "SICOM"
     coupon_valid_days: int = 45
-    # HMAC key the coupon codes are derived from (company + spell): set it in production, or codes are guessable
+    # HMAC key the coupon codes are derived from (company + spell); a run that sends refuses one shorter than
+    # COUPON_SECRET_MIN_LENGTH, since a short key makes the codes guessable
     coupon_secret: str = ""
+
+
+COUPON_SECRET_MIN_LENGTH = 32
+COUPON_SECRET_VARIABLE = "FLYWHEEL_NURTURE__COUPON_SECRET"
+
+
+def require_coupon_secret(settings: Settings) -> None:
+    """Raise ConfigurationError unless the nurture coupon secret is long enough to keep the codes unguessable."""
+    if len(settings.nurture.coupon_secret.strip()) < COUPON_SECRET_MIN_LENGTH:
+        raise ConfigurationError(
+            f"{COUPON_SECRET_VARIABLE} must be set to a random secret of at least {COUPON_SECRET_MIN_LENGTH} "
+            "characters before nurture emails can be sent (coupon codes are derived from it)"
+        )
+
+
+# HubSpot's values of the contact property `hs_legal_basis`, all but "Not applicable", spelled as HubSpot does
+# (its dashes are inconsistent; the consent gate compares them dash-, case- and space-insensitively)
+HUBSPOT_LEGAL_BASES_ALLOWING_EMAIL: tuple[str, ...] = (
+    "Legitimate interest – prospect/lead",
+    "Legitimate interest – existing customer",
+    "Legitimate interest - other",
+    "Performance of a contract",
+    "Freely given consent from contact",
+)
+
+
+class ConsentRules(BaseModel):
+    # a contact may be emailed when any of its `hs_legal_basis` values (a multiple checkbox) is one of these
+    allowed_legal_bases: list[str] = Field(default_factory=lambda: list(HUBSPOT_LEGAL_BASES_ALLOWING_EMAIL))
 
 
 class Settings(BaseSettings):
@@ -136,15 +171,27 @@ class Settings(BaseSettings):
     # HubSpot marketing email id for each template (nurture_1..nurture_5, riattivazione), for the hubspot mailer
     hubspot_email_ids: dict[str, int] = Field(default_factory=dict)
     timezone: str = "Europe/Rome"
-    # bearer token required on manual HTTP calls to the functions ("" = rely on Cloud Functions IAM only)
+    # the token the run endpoints require in the X-Flywheel-Token header; "" with auth="token" refuses every call
     api_token: str = ""
+    # "iam": Cloud Functions IAM (the invoker role) guards the run endpoints, which then need no api_token
+    auth: Literal["token", "iam"] = "token"
+    # the base of the URL HubSpot calls (https://REGION-PROJECT.cloudfunctions.net), for v3 webhook signatures
+    # ("" = the URL the request arrived at)
+    public_url: str = ""
+    # the as_of a run that changes anything may take, in days around today (a dry run: 2000-01-01 to a year ahead)
+    as_of_past_days: int = 31
+    as_of_future_days: int = 1
     # how long an effect reservation is held before another run may reconcile and retry it
     effect_lease_seconds: int = 600
+    # how long one run may take before the platform stops it (Cloud Functions' timeout, 540 s, less a margin
+    # to checkpoint): retries never sleep past it, and the run answers 503 to be retried instead; 0 = no limit
+    run_budget_seconds: float = 500.0
 
     portal: PortalContract = Field(default_factory=PortalContract)
     sirank: SirankRules = Field(default_factory=SirankRules)
     cold: ColdRules = Field(default_factory=ColdRules)
     nurture: NurtureRules = Field(default_factory=NurtureRules)
+    consent: ConsentRules = Field(default_factory=ConsentRules)
 
 
 def load_settings() -> Settings:

@@ -6,6 +6,7 @@ the outbox mailer, all under the demo's work folder, started afresh on every run
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import sys
 import time
@@ -90,6 +91,7 @@ def run_demo(
                 "hubspot_rate_limit": 0,
                 "state": f"sqlite:///{(work / 'state.db').resolve()}",
                 "mailer": f"outbox://{(work / 'outbox').resolve()}",
+                "nurture": load_settings().nurture.model_copy(update={"coupon_secret": secrets.token_urlsafe(32)}),
             }
         )
         instance = Instance(settings)

@@ -1,38 +1,53 @@
 """The HTTP face of every function: verify -> parse (pydantic) -> call the service -> render JSON.
 
 Status codes tell Cloud Scheduler and HubSpot what to do: 4xx means the request is wrong and nothing changed (do not
-retry), 5xx means a transient fault (retry), 200 means done (including "already done" for a redelivered trigger).
+retry), 5xx means a transient fault (retry), 409 (Scheduler) or 429 (HubSpot) means the same trigger is being
+handled right now (retry later), 200 means done (including "already done" for a redelivered trigger). Errors become
+statuses in one place, `flywheel.runner.failure_of`, which the CLI shares.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
-from datetime import timedelta
 from typing import Any, Protocol
-
-from pydantic import ValidationError
+from urllib.parse import urlsplit
 
 from flywheel.bootstrap import Instance, instance
+from flywheel.config import Settings
 from flywheel.domain.models import RunResult
-from flywheel.ports import CrmError
-from flywheel.runner import parse_request, run_function, run_webhook
-from flywheel.services.registry import UnknownFunction
-from flywheel.webhooks import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    InvalidPayload,
-    InvalidSignature,
-    delivery_id,
-    parse_events,
-    verify_v3,
+from flywheel.ports import Reservation
+from flywheel.runner import (
+    SETTINGS_ERRORS,
+    BadRequest,
+    PayloadTooLarge,
+    Unauthorized,
+    bounded,
+    failure_of,
+    parse_request,
+    run_function,
+    run_webhook,
+    settings_error,
 )
+from flywheel.services.context import Ports
+from flywheel.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, delivery_id, parse_events, verify_v3
 
 log = logging.getLogger(__name__)
 
 # A response body stays well under Cloud Functions' size limit; the summary always has the full counts.
 MAX_ACTIONS_IN_RESPONSE = 1000
+# HubSpot batches at most 100 webhook events and a run body is a handful of fields: anything larger is not ours.
+MAX_BODY_BYTES = 1024 * 1024
+TOKEN_HEADER = "X-Flywheel-Token"
+SCHEDULER_JOB_HEADER = "X-CloudScheduler-JobName"
+SCHEDULER_TIME_HEADER = "X-CloudScheduler-ScheduleTime"
+_MAX_TRIGGER_HEADER = 200
+# Webhook events another delivery holds. HubSpot's workflow webhooks retry no 4xx but 429 (honouring
+# Retry-After), and its Webhooks API retries everything but 400/401/403/404/405: 429 is the answer both retry.
+HELD_STATUS = 429
+HELD_RETRY_AFTER = 60
 
 Response = tuple[dict[str, Any], int]
 
@@ -43,100 +58,146 @@ class HttpRequest(Protocol):
     method: str
     url: str
     headers: Any
-
-    def get_data(self) -> bytes: ...
+    stream: Any
 
 
 def handle_run(function: str, request: HttpRequest, inst: Instance | None = None) -> Response:
-    inst = inst or instance()
     if request.method != "POST":
         return _error(405, "use POST with a JSON body")
-    if not _authorised(request, inst.settings.api_token):
-        return _error(401, "missing or wrong bearer token")
     try:
-        body = _json_body(request)
-        if not isinstance(body, dict):
-            return _error(400, "the body must be a JSON object")
-        run_request = parse_request(function, body)
-    except UnknownFunction as error:
-        return _error(404, str(error))
-    except (ValueError, ValidationError) as error:
-        return _error(400, _describe(error))
+        return _run(function, request, inst or instance())
+    except Exception as error:
+        return _failed(function, error)
 
+
+def handle_webhook(
+    function: str, request: HttpRequest, inst: Instance | None = None, *, target: str | None = None
+) -> Response:
+    """`target` is the deployed function's name (default FUNCTION_webhook, as functions/main.py names it):
+    behind Cloud Functions it is the part of the signed URL the app does not see."""
+    if request.method != "POST":
+        return _error(405, "use POST")
+    try:
+        return _webhook(function, target or f"{function}_webhook", request, inst or instance())
+    except Exception as error:
+        return _failed(function, error)
+
+
+def _run(function: str, request: HttpRequest, inst: Instance) -> Response:
+    settings = _settings(inst)
+    _authorise(request, settings)
+    run_request = parse_request(function, _json_object(_read_body(request)))
     ports = inst.ports()
+    # before the trigger is claimed: a refused as_of must leave no trace in the state store either
+    run_request = bounded(run_request, ports)
     trigger_key = _scheduler_trigger_key(function, request)
+    claim: Reservation | None = None
     if trigger_key and not run_request.dry_run:
-        lease = timedelta(seconds=inst.settings.effect_lease_seconds)
-        reservation = ports.state.reserve(trigger_key, now=ports.clock.now(), lease=lease)
-        if reservation.status == "done":
-            return {"function": function, "deduplicated": True, "previous": dict(reservation.result or {})}, 200
-        if reservation.status == "held":
-            # the first delivery is still running: ask the scheduler to come back later
+        claim = ports.idempotency.claim(trigger_key)
+        if claim.status == "done":
+            return {"function": function, "deduplicated": True, "previous": dict(claim.result or {})}, 200
+        if claim.status == "held":
             return _error(409, "this scheduled run is already in progress")
     try:
         result = run_function(function, run_request, ports)
-    except CrmError as error:
-        if trigger_key:
-            ports.state.release(trigger_key)
-        log.error("%s failed on HubSpot: %s", function, error)
-        return _error(503 if error.transient else 502, f"HubSpot: {error}")
+    except BaseException:
+        _release(ports, [claim] if claim else [])
+        raise
     transient = _transient_failures(result.summary)
-    if trigger_key:
+    if claim:
         if transient:
-            ports.state.release(trigger_key)
-        else:
-            ports.state.complete(trigger_key, {"summary": result.summary}, now=ports.clock.now())
+            _release(ports, [claim])
+        elif not ports.idempotency.complete(claim, {"summary": result.summary}):
+            log.warning("%s: trigger %s was taken over by another delivery before it completed", function, trigger_key)
     return _render(result), 503 if transient else 200
 
 
-def handle_webhook(function: str, request: HttpRequest, inst: Instance | None = None) -> Response:
-    inst = inst or instance()
-    if request.method != "POST":
-        return _error(405, "use POST")
-    body = request.get_data()
+def _webhook(function: str, target: str, request: HttpRequest, inst: Instance) -> Response:
+    settings = _settings(inst)
+    body = _read_body(request)
     ports = inst.ports()
-    try:
-        verify_v3(
-            inst.settings.hubspot_client_secret,
-            request.method,
-            _public_url(request),
-            body,
-            request.headers.get(SIGNATURE_HEADER),
-            request.headers.get(TIMESTAMP_HEADER),
-            ports.clock.now(),
-        )
-    except InvalidSignature as error:
-        return _error(401, str(error))
-    try:
-        events = parse_events(json.loads(body or b"null"))
-    except (ValueError, InvalidPayload) as error:
-        return _error(400, str(error))
+    verify_v3(
+        settings.hubspot_client_secret,
+        request.method,
+        _signed_urls(request, settings.public_url, target),
+        body,
+        request.headers.get(SIGNATURE_HEADER),
+        request.headers.get(TIMESTAMP_HEADER),
+        ports.clock.now(),
+    )
+    events = parse_events(_json(body))
 
-    lease = timedelta(seconds=inst.settings.effect_lease_seconds)
+    claims: list[Reservation] = []
     fresh: list[dict[str, Any]] = []
-    keys: list[str] = []
-    for event in events:
-        delivery = delivery_id(event)
-        if delivery is None:
-            fresh.append(event)
-            continue
-        key = f"webhook:{function}:{delivery}"
-        if ports.state.reserve(key, now=ports.clock.now(), lease=lease).status in ("acquired", "reclaimed"):
-            fresh.append(event)
-            keys.append(key)
-    if not fresh:
-        return {"function": function, "deduplicated": True, "events": len(events)}, 200
+    held = 0
+    seen: set[str] = set()
     try:
-        result = run_webhook(function, fresh, ports)
-    except LookupError as error:
-        _release(ports, keys)
-        return _error(404, str(error))
-    except CrmError as error:
-        _release(ports, keys)
-        return _error(503 if error.transient else 502, f"HubSpot: {error}")
-    for key in keys:
-        ports.state.complete(key, {"processed": True}, now=ports.clock.now())
+        for event in events:
+            delivery = delivery_id(event)
+            if delivery is None:
+                fresh.append(event)
+                continue
+            key = f"webhook:{function}:{delivery}"
+            if key in seen:
+                continue
+            seen.add(key)
+            claim = ports.idempotency.claim(key)
+            if claim.owned:
+                fresh.append(event)
+                claims.append(claim)
+            elif claim.status == "held":
+                held += 1
+        result = run_webhook(function, fresh, ports) if fresh else None
+    except BaseException:
+        # whatever went wrong, HubSpot's retry must find the events free, never "already done"
+        _release(ports, claims)
+        raise
+    for claim in claims:
+        if not ports.idempotency.complete(claim, {"processed": True}):
+            log.warning("%s: webhook key %s was taken over before it completed", function, claim.key)
+    if held:
+        # by HubSpot's retry the other delivery has finished (done) or given the events up (released, or its lease
+        # ran out): never "deduplicated", which would make HubSpot drop events nobody has processed yet
+        message = f"{held} of {len(events)} events are being processed by another delivery: retry later"
+        answer = {"error": message, "status": HELD_STATUS, "processed": len(fresh), "retry_after": HELD_RETRY_AFTER}
+        return answer, HELD_STATUS
+    if result is None:
+        return {"function": function, "deduplicated": True, "events": len(events)}, 200
     return _render(result), 200
+
+
+def _failed(function: str, error: Exception) -> Response:
+    failure = failure_of(error)
+    if failure is None:
+        log.exception("%s failed unexpectedly", function)
+        return _error(500, f"internal error ({type(error).__name__})")
+    if failure.status >= 500:
+        log.error("%s failed: %s", function, failure.message)
+    return _error(failure.status, failure.message)
+
+
+def _settings(inst: Instance) -> Settings:
+    try:
+        return inst.settings
+    except SETTINGS_ERRORS as error:
+        raise settings_error(error) from None
+
+
+def _authorise(request: HttpRequest, settings: Settings) -> None:
+    """The app token, in a header of its own: Cloud Scheduler's OIDC token takes `Authorization`."""
+    if settings.api_token:
+        given = str(request.headers.get(TOKEN_HEADER) or "").encode("utf-8", "surrogateescape")
+        # comparing digests keeps the time independent of where, and whether, the lengths differ
+        expected = hashlib.sha256(settings.api_token.encode()).digest()
+        if not hmac.compare_digest(hashlib.sha256(given).digest(), expected):
+            raise Unauthorized(f"missing or wrong {TOKEN_HEADER} header")
+        return
+    if settings.auth == "iam":
+        return
+    raise Unauthorized(
+        "the run endpoints are closed: configure FLYWHEEL_API_TOKEN (sent as X-Flywheel-Token), or set "
+        "FLYWHEEL_AUTH=iam where Cloud Functions IAM guards them"
+    )
 
 
 def _transient_failures(summary: dict[str, Any]) -> int:
@@ -148,45 +209,94 @@ def _transient_failures(summary: dict[str, Any]) -> int:
     return sum(int(n) for outcome, n in effects.items() if str(outcome).startswith("failed_transient"))
 
 
-def _release(ports: Any, keys: list[str]) -> None:
-    for key in keys:
-        ports.state.release(key)
+def _release(ports: Ports, claims: list[Reservation]) -> None:
+    for claim in claims:
+        try:
+            ports.idempotency.release(claim)
+        except Exception:
+            # the error being answered matters more; an unreleased key frees itself when its lease ends
+            log.exception("could not release %s", claim.key)
 
 
-def _public_url(request: HttpRequest) -> str:
-    """The URL HubSpot signed. Cloud Functions (Cloud Run) terminates TLS in front of the app, which then sees
-    http://; the proxy says the original scheme in X-Forwarded-Proto."""
-    url = request.url
-    forwarded = (request.headers.get("X-Forwarded-Proto") or "").split(",")[0].strip().lower()
-    if forwarded in ("http", "https") and "://" in url:
-        return f"{forwarded}://{url.split('://', 1)[1]}"
-    return url
+def _signed_urls(request: HttpRequest, public_url: str, target: str) -> list[str]:
+    """The URLs HubSpot may have signed.
+
+    Without FLYWHEEL_PUBLIC_URL: the URL the request arrived at, with the scheme the TLS proxy saw
+    (X-Forwarded-Proto). With it: Cloud Functions strips the function's name from the path the app sees, so the
+    registered URL PUBLIC_URL/TARGET is rebuilt from it; a proxy that keeps the path (PUBLIC_URL + path) and a
+    PUBLIC_URL that is already the function's own URL are accepted as well.
+    """
+    if not public_url:
+        url = request.url
+        forwarded = str(request.headers.get("X-Forwarded-Proto") or "").split(",")[0].strip().lower()
+        if forwarded in ("http", "https") and "://" in url:
+            return [f"{forwarded}://{url.split('://', 1)[1]}"]
+        return [url]
+    parts = urlsplit(request.url)
+    base = public_url.rstrip("/")
+    path = parts.path or "/"
+    query = f"?{parts.query}" if parts.query else ""
+    candidates = [f"{base}/{target}{'' if path == '/' else path}{query}", f"{base}{path}{query}"]
+    if path == "/":
+        candidates.append(f"{base}{query}")
+    return list(dict.fromkeys(candidates))
 
 
 def _scheduler_trigger_key(function: str, request: HttpRequest) -> str | None:
-    """Cloud Scheduler may deliver one scheduled run more than once: job name + schedule time identify it."""
-    job = request.headers.get("X-CloudScheduler-JobName")
-    scheduled = request.headers.get("X-CloudScheduler-ScheduleTime")
+    """Cloud Scheduler may deliver one scheduled run more than once: job name + schedule time identify it.
+    Only read once the caller is authenticated, so a stranger cannot mark a run as done."""
+    job = str(request.headers.get(SCHEDULER_JOB_HEADER) or "")
+    scheduled = str(request.headers.get(SCHEDULER_TIME_HEADER) or "")
     if not job or not scheduled:
         return None
+    if len(job) > _MAX_TRIGGER_HEADER or len(scheduled) > _MAX_TRIGGER_HEADER:
+        raise BadRequest("X-CloudScheduler-* headers too long")
     return f"trigger:{function}:{job}:{scheduled}"
 
 
-def _authorised(request: HttpRequest, token: str) -> bool:
-    if not token:
-        return True
-    header = request.headers.get("Authorization") or ""
-    return hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
+def _read_body(request: HttpRequest) -> bytes:
+    """At most MAX_BODY_BYTES, refused on the declared length before any of it is read."""
+    declared = str(request.headers.get("Content-Length") or "").strip()
+    if declared:
+        if not (declared.isascii() and declared.isdigit()):
+            raise BadRequest("malformed Content-Length header")
+        if len(declared) > 12 or int(declared) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    # a chunked body declares no length: read one byte past the limit to know it is over
+    while size <= MAX_BODY_BYTES:
+        chunk = request.stream.read(min(64 * 1024, MAX_BODY_BYTES + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    return b"".join(chunks)
 
 
-def _json_body(request: HttpRequest) -> Any:
-    raw = request.get_data()
-    if not raw.strip():
-        return {}
+def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
-        raise ValueError(f"the body is not valid JSON: {error.msg}") from None
+        raise BadRequest(f"the body is not valid JSON: {error.msg}") from None
+    except ValueError:
+        # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise BadRequest("the body holds a number too large to read") from None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    body = _json(raw)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
 
 
 def _render(result: RunResult) -> dict[str, Any]:
@@ -196,12 +306,6 @@ def _render(result: RunResult) -> dict[str, Any]:
         rendered["actions"] = actions[:MAX_ACTIONS_IN_RESPONSE]
         rendered["actions_truncated"] = len(actions) - MAX_ACTIONS_IN_RESPONSE
     return rendered
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
-    return str(error)
 
 
 def _error(status: int, message: str) -> Response:

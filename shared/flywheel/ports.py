@@ -27,6 +27,15 @@ class CrmError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class RecordRefusal:
+    """One record of a batch write that HubSpot refused, with its reason; the rest of the batch went through."""
+
+    record_id: str
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Filter:
     """One HubSpot search filter: operator is HubSpot's (EQ, NEQ, LT, LTE, GT, GTE, IN, NOT_IN, HAS_PROPERTY,
     NOT_HAS_PROPERTY, BETWEEN); `value` is a string, `values` a list for IN/NOT_IN, `high_value` for BETWEEN."""
@@ -82,8 +91,9 @@ class Crm(Protocol):
         """Records by id, in batches of 100; ids that do not exist are left out."""
         ...
 
-    def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> None:
-        """Set properties on existing records, in batches of 100."""
+    def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> list[RecordRefusal]:
+        """Set properties on existing records, in batches of 100. A record HubSpot refuses (not found, an invalid
+        value) is returned with the reason and does not stop the others; a transient fault raises CrmError."""
         ...
 
     def create(
@@ -101,6 +111,10 @@ class Crm(Protocol):
 
     def find_one(self, object_type: str, property_name: str, value: str) -> CrmRecord | None:
         """The record whose property equals value (used to reconcile an effect by its `flywheel_key`)."""
+        ...
+
+    def find_by_values(self, object_type: str, property_name: str, values: Sequence[str]) -> dict[str, CrmRecord]:
+        """Records whose property equals one of `values`, by value: one search per 100 values."""
         ...
 
     @property
@@ -122,11 +136,20 @@ class Reservation:
     reclaimed - an earlier holder's lease expired without completing: it may have acted; reconcile first.
     held      - another worker holds a live lease: leave it alone.
     done      - completed before; `result` is what was recorded.
+
+    `token` (acquired and reclaimed only) fences the holder: `complete` and `release` act only with the token of
+    the current holder, so a worker whose lease ran out and was taken over cannot free or finish the new
+    holder's key.
     """
 
     key: str
     status: ReservationStatus
     result: Mapping[str, Any] | None = None
+    token: str | None = None
+
+    @property
+    def owned(self) -> bool:
+        return self.status in ("acquired", "reclaimed")
 
 
 @dataclass(slots=True)
@@ -143,22 +166,35 @@ class SequenceRecord:
     step: int
     next_due: date | None
     data: dict[str, Any] = field(default_factory=dict)
+    # how many times it was written (0: never): `put_sequence(..., expected_version=)` compares and sets on it
+    version: int = 0
+
+
+class StaleSequence(Exception):
+    """A compare-and-set write of a sequence found another version stored than the one it was derived from."""
 
 
 class StateStore(Protocol):
     # idempotency keys
     def reserve(self, key: str, *, now: datetime, lease: timedelta) -> Reservation: ...
 
-    def complete(self, key: str, result: Mapping[str, Any], *, now: datetime) -> None: ...
+    def complete(self, key: str, result: Mapping[str, Any], *, now: datetime, token: str) -> bool:
+        """Record the key as done, if `token` still holds it; False (nothing written) when it does not."""
+        ...
 
-    def release(self, key: str) -> None: ...
+    def release(self, key: str, token: str) -> bool:
+        """Free a pending key, if `token` still holds it; False (nothing changed) when it does not."""
+        ...
 
     def lookup(self, key: str) -> Reservation | None: ...
 
     # sequences
     def get_sequence(self, kind: str, sequence_id: str) -> SequenceRecord | None: ...
 
-    def put_sequence(self, record: SequenceRecord) -> None: ...
+    def put_sequence(self, record: SequenceRecord, *, expected_version: int | None = None) -> int:
+        """Store the record; returns its new version. With `expected_version` (0: absent) the write happens only
+        if the stored version is that one, else `StaleSequence` is raised and nothing changes."""
+        ...
 
     def due_sequences(self, kind: str, by: date) -> Iterator[SequenceRecord]:
         """Active records of `kind` whose next_due is on or before `by`, in next_due order."""
@@ -209,13 +245,24 @@ class SendReceipt:
 
 
 class MailerError(Exception):
-    def __init__(self, message: str, *, transient: bool = False) -> None:
+    """A send that failed. `transient`: the same send may succeed later. `nothing_sent`: the mailer knows no
+    email went out (a 429, a refused connection, an outbox write error, a refusal), so the next run may send;
+    otherwise (a timeout, a 5xx, a connection lost after the request) the outcome is unknown."""
+
+    def __init__(self, message: str, *, transient: bool = False, nothing_sent: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.nothing_sent = nothing_sent
 
 
 class Mailer(Protocol):
     def send(self, message: EmailMessage) -> SendReceipt: ...
+
+    def recover(self, message: EmailMessage) -> SendReceipt | None:
+        """After an attempt whose outcome is unknown (its key was reclaimed): the receipt of the message when it
+        is known to have gone out, or when sending it again cannot deliver a second copy; None when neither can
+        be known (the email then stays uncertain: never resent, never counted as sent)."""
+        ...
 
 
 # --- Clock -----------------------------------------------------------------------------------------------------

@@ -1,13 +1,50 @@
-"""Running one function once: validate the body, fill in as_of, call the service. Shared by the CLI and HTTP."""
+"""Running one function once: validate the body, fill in and bound as_of, call the service. Shared by the CLI and
+HTTP, and so is `failure_of`, the one mapping of errors to an HTTP status and a CLI exit code."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from flywheel.config import ConfigurationError, Settings
 from flywheel.domain.models import RunRequest, RunResult
+from flywheel.ports import CrmError, StaleSequence
 from flywheel.services.context import Ports
-from flywheel.services.registry import get
+from flywheel.services.registry import UnknownFunction, get
+from flywheel.webhooks import InvalidPayload, InvalidSignature
+
+EXIT_FAILED = 1  # worth retrying: HubSpot or the state store failed
+EXIT_BAD_INPUT = 2  # retrying the same command cannot help: bad options, bad configuration
+
+# A dry run changes nothing, so it may look at the past (a backfill preview) or a year ahead; these bound it only
+# against nonsense dates.
+DRY_RUN_EARLIEST = date(2000, 1, 1)
+DRY_RUN_FUTURE_DAYS = 366
+
+
+class BadRequest(ValueError):
+    """The request itself is wrong: nothing was changed, and the same request will fail again."""
+
+
+class AsOfOutOfRange(BadRequest):
+    pass
+
+
+class PayloadTooLarge(BadRequest):
+    pass
+
+
+class Unauthorized(Exception):
+    """The caller did not prove it may run functions."""
+
+
+class NoWebhook(LookupError):
+    pass
 
 
 def parse_request(function: str, body: Mapping[str, Any]) -> RunRequest:
@@ -15,17 +52,89 @@ def parse_request(function: str, body: Mapping[str, Any]) -> RunRequest:
     return get(function).request_model.model_validate(dict(body))
 
 
+def as_of_range(*, dry_run: bool, today: date, settings: Settings) -> tuple[date, date]:
+    """The dates a run may stand on. A run that changes anything stays near today: an as_of far in the past
+    rewrites every company's history, and stepping it forward sends a month of emails in one day."""
+    if dry_run:
+        return DRY_RUN_EARLIEST, today + timedelta(days=DRY_RUN_FUTURE_DAYS)
+    return today - timedelta(days=settings.as_of_past_days), today + timedelta(days=settings.as_of_future_days)
+
+
+def bounded(request: RunRequest, ports: Ports) -> RunRequest:
+    """The request with as_of filled in (today); raises AsOfOutOfRange, before anything is read or changed."""
+    today = ports.clock.today()
+    if request.as_of is None:
+        return request.model_copy(update={"as_of": today})
+    earliest, latest = as_of_range(dry_run=request.dry_run, today=today, settings=ports.settings)
+    if not earliest <= request.as_of <= latest:
+        kind = "a dry run" if request.dry_run else "a run that changes anything"
+        raise AsOfOutOfRange(
+            f"as_of {request.as_of.isoformat()} is outside the range allowed for {kind} today ({today.isoformat()}): "
+            f"{earliest.isoformat()} to {latest.isoformat()}"
+        )
+    return request
+
+
 def run_function(function: str, request: RunRequest, ports: Ports) -> RunResult:
     spec = get(function)
-    if request.as_of is None:
-        request = request.model_copy(update={"as_of": ports.clock.today()})
-    return spec.run(request, ports)
+    return spec.run(bounded(request, ports), ports)
 
 
 def run_webhook(function: str, events: list[dict[str, Any]], ports: Ports) -> RunResult:
     spec = get(function)
     handler = getattr(spec.module, "WEBHOOK", None)
     if handler is None:
-        raise LookupError(f"{function} has no webhook entry")
+        raise NoWebhook(f"{function} has no webhook entry")
     result: RunResult = handler(events, ports)
     return result
+
+
+# what loading the settings from the environment raises on a value that does not parse
+SETTINGS_ERRORS = (ValidationError, SettingsError)
+
+
+def settings_error(error: ValidationError | SettingsError) -> ConfigurationError:
+    """A setting the environment gave that does not parse, named by its variable; the value is never shown."""
+    if isinstance(error, SettingsError):
+        # pydantic-settings names the field and the source only
+        return ConfigurationError(f"invalid setting: {error}")
+    names = []
+    for problem in error.errors():
+        name = "__".join(str(part) for part in problem["loc"]).upper()
+        names.append(f"{name if name.startswith(('FLYWHEEL_', 'HUBSPOT_')) else 'FLYWHEEL_' + name}: {problem['msg']}")
+    return ConfigurationError("invalid setting " + "; ".join(names))
+
+
+@dataclass(frozen=True)
+class Failure:
+    status: int
+    exit_code: int
+    message: str
+
+
+def failure_of(error: BaseException) -> Failure | None:
+    """What an error means to an HTTP caller and to a shell; None for an error nobody foresaw (a bug)."""
+    # ConfigurationError is a ValueError: it must be told apart from bad input first
+    if isinstance(error, ConfigurationError):
+        return Failure(500, EXIT_BAD_INPUT, f"configuration error: {error}")
+    if isinstance(error, (Unauthorized, InvalidSignature)):
+        return Failure(401, EXIT_BAD_INPUT, str(error))
+    if isinstance(error, PayloadTooLarge):
+        return Failure(413, EXIT_BAD_INPUT, str(error))
+    if isinstance(error, (UnknownFunction, NoWebhook)):
+        return Failure(404, EXIT_BAD_INPUT, str(error))
+    if isinstance(error, ValidationError):
+        return Failure(400, EXIT_BAD_INPUT, describe(error))
+    if isinstance(error, (BadRequest, InvalidPayload)):
+        return Failure(400, EXIT_BAD_INPUT, str(error))
+    if isinstance(error, CrmError):
+        # a refused request is HubSpot's answer to us (502, do not hammer it); anything else may pass on retry
+        return Failure(503 if error.transient else 502, EXIT_FAILED, f"HubSpot: {error}")
+    if isinstance(error, StaleSequence):
+        return Failure(503, EXIT_FAILED, f"a concurrent run changed the state first: {error}")
+    return None
+
+
+def describe(error: ValidationError) -> str:
+    # loc and msg only: pydantic's full text repeats the input, which may be anything a caller sent
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())

@@ -10,10 +10,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
+from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import unquote
 
 MAX_AGE_MS = 5 * 60 * 1000
+# epoch milliseconds: 13 digits until the year 2286
+_TIMESTAMP = re.compile(r"[0-9]{1,15}", re.ASCII)
+# HubSpot object ids are 64-bit integers
+_OBJECT_ID = re.compile(r"[0-9]{1,19}", re.ASCII)
+# eventId (an integer) and callbackId ("ap-123-456-789"): they become part of a state store key
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
 
@@ -32,25 +40,35 @@ def sign_v3(secret: str, method: str, uri: str, body: bytes, timestamp_ms: int) 
 def verify_v3(
     secret: str,
     method: str,
-    uri: str,
+    uri: str | Sequence[str],
     body: bytes,
     signature: str | None,
     timestamp: str | None,
     now: datetime,
 ) -> None:
+    """Accept the request if it is signed for `uri`, or for any of several URIs when the one HubSpot called
+    cannot be told for sure from behind the platform's proxy (each is an HMAC: guessing is no easier)."""
     if not secret:
         raise InvalidSignature("no HubSpot client secret configured: webhooks are refused")
     if not signature or not timestamp:
         raise InvalidSignature("missing signature or timestamp header")
-    try:
-        timestamp_ms = int(timestamp)
-    except ValueError:
-        raise InvalidSignature("malformed timestamp") from None
+    # int() alone would take "+1_000", other scripts' digits, and 400 digits that overflow a float below
+    if not _TIMESTAMP.fullmatch(timestamp):
+        raise InvalidSignature("malformed timestamp")
+    timestamp_ms = int(timestamp)
     if abs(now.timestamp() * 1000 - timestamp_ms) > MAX_AGE_MS:
         raise InvalidSignature("stale timestamp")
-    expected = sign_v3(secret, method, uri, body, timestamp_ms)
-    if not hmac.compare_digest(expected, signature):
+    # compare_digest refuses non-ASCII str, and a base64 signature is ASCII anyway
+    if not signature.isascii():
+        raise InvalidSignature("malformed signature")
+    uris = [uri] if isinstance(uri, str) else list(uri)
+    given = signature.encode()
+    matches = [hmac.compare_digest(sign_v3(secret, method, u, body, timestamp_ms).encode(), given) for u in uris]
+    if not any(matches):
         raise InvalidSignature("signature mismatch")
+
+
+_DELIVERY_FIELDS = ("eventId", "callbackId")
 
 
 class InvalidPayload(ValueError):
@@ -64,6 +82,8 @@ def parse_events(payload: object) -> list[dict[str, object]]:
     (workflows) identifies a delivery, so that a redelivery is recognised.
     """
     events = payload if isinstance(payload, list) else [payload]
+    if not events:
+        raise InvalidPayload("no webhook events")
     parsed: list[dict[str, object]] = []
     for event in events:
         if not isinstance(event, dict):
@@ -71,14 +91,18 @@ def parse_events(payload: object) -> list[dict[str, object]]:
         object_id = event.get("objectId", event.get("hs_object_id"))
         if object_id is None and isinstance(event.get("properties"), dict):
             object_id = event["properties"].get("hs_object_id")
-        if object_id is None or not str(object_id).strip().isdigit():
+        if isinstance(object_id, bool) or not _OBJECT_ID.fullmatch(str(object_id).strip()):
             raise InvalidPayload("webhook event without a numeric objectId")
+        for field in _DELIVERY_FIELDS:
+            value = event.get(field)
+            if value is not None and (isinstance(value, bool) or not _DELIVERY_ID.fullmatch(str(value))):
+                raise InvalidPayload(f"webhook event with a malformed {field}")
         parsed.append({**event, "objectId": str(object_id).strip()})
     return parsed
 
 
 def delivery_id(event: dict[str, object]) -> str | None:
-    for field in ("eventId", "callbackId"):
+    for field in _DELIVERY_FIELDS:
         value = event.get(field)
         if value is not None:
             return str(value)

@@ -30,6 +30,9 @@ def flywheel_env(
         "HUBSPOT_RATE_LIMIT": "0",
         "FLYWHEEL_STATE": f"sqlite:///{tmp_path / 'state.db'}",
         "FLYWHEEL_MAILER": f"outbox://{tmp_path / 'outbox'}",
+        "FLYWHEEL_NURTURE__COUPON_SECRET": "e2e-coupon-secret-of-at-least-32-characters",
+        # the run endpoints refuse every call without one (or FLYWHEEL_AUTH=iam); sent as X-Flywheel-Token
+        "FLYWHEEL_API_TOKEN": "e2e-api-token",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

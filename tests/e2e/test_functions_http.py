@@ -4,30 +4,20 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from functions_framework import create_app
 
 from flywheel.clock import FixedClock
-from flywheel.webhooks import sign_v3
+from tests.e2e.http_kit import api_calls, client_for, scheduler_headers, signed, with_token
 
 pytestmark = pytest.mark.sandbox
 
-MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "main.py")
-
-
-def client_for(target: str) -> Any:
-    return create_app(target=target, source=MAIN).test_client()
-
-
-def api_calls(portal: Any) -> int:
-    return int(portal.store.stats()["calls"]["total"])
-
 
 def test_a_manual_dry_run_answers_the_run_summary(portal: Any, flywheel_env: dict[str, str], yesterday: str) -> None:
-    response = client_for("sirank_recalc").post("/", json={"as_of": yesterday, "dry_run": True})
+    response = client_for("sirank_recalc").post(
+        "/", json={"as_of": yesterday, "dry_run": True}, headers=with_token(flywheel_env)
+    )
 
     assert response.status_code == 200
     body = response.get_json()
@@ -37,12 +27,21 @@ def test_a_manual_dry_run_answers_the_run_summary(portal: Any, flywheel_env: dic
 
 @pytest.mark.parametrize(
     "payload",
-    [b"not json", b"[1, 2]", b'{"as_of": "29/11/2026"}', b'{"dry_run": "perhaps"}', b'{"surprise": 1}'],
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"as_of": "29/11/2026"}',
+        b'{"dry_run": "perhaps"}',
+        b'{"surprise": 1}',
+        b'{"as_of": ' + b"9" * 5000 + b"}",
+    ],
 )
 def test_a_bad_body_gets_400_and_touches_nothing(portal: Any, flywheel_env: dict[str, str], payload: bytes) -> None:
     before = api_calls(portal)
 
-    response = client_for("sirank_recalc").post("/", data=payload, content_type="application/json")
+    response = client_for("sirank_recalc").post(
+        "/", data=payload, content_type="application/json", headers=with_token(flywheel_env)
+    )
 
     assert response.status_code == 400
     assert response.get_json()["error"]
@@ -50,7 +49,7 @@ def test_a_bad_body_gets_400_and_touches_nothing(portal: Any, flywheel_env: dict
 
 
 def test_only_post_runs_a_function(flywheel_env: dict[str, str]) -> None:
-    assert client_for("cold_segment").get("/").status_code == 405
+    assert client_for("cold_segment").get("/", headers=with_token(flywheel_env)).status_code == 405
 
 
 def test_with_an_api_token_configured_a_call_without_it_gets_401(
@@ -63,7 +62,7 @@ def test_with_an_api_token_configured_a_call_without_it_gets_401(
     client = client_for("sirank_recalc")
 
     refused = client.post("/", json={"dry_run": True})
-    accepted = client.post("/", json={"dry_run": True}, headers={"Authorization": "Bearer s3cret"})
+    accepted = client.post("/", json={"dry_run": True}, headers={"X-Flywheel-Token": "s3cret"})
 
     assert refused.status_code == 401
     assert accepted.status_code == 200
@@ -71,10 +70,7 @@ def test_with_an_api_token_configured_a_call_without_it_gets_401(
 
 def test_a_redelivered_scheduler_trigger_runs_once(portal: Any, flywheel_env: dict[str, str], yesterday: str) -> None:
     client = client_for("sirank_recalc")
-    headers = {
-        "X-CloudScheduler-JobName": "flywheel-sirank-recalc-daily",
-        "X-CloudScheduler-ScheduleTime": f"{yesterday}T01:30:00Z",
-    }
+    headers = with_token(flywheel_env, **scheduler_headers("flywheel-sirank-recalc-daily", f"{yesterday}T01:30:00Z"))
 
     first = client.post("/", json={"as_of": yesterday}, headers=headers)
     calls_after_first = api_calls(portal)
@@ -84,16 +80,6 @@ def test_a_redelivered_scheduler_trigger_runs_once(portal: Any, flywheel_env: di
     assert second.status_code == 200
     assert second.get_json()["deduplicated"] is True
     assert api_calls(portal) == calls_after_first
-
-
-def signed(body: bytes, url: str, secret: str, *, at: datetime, age_seconds: float = 0) -> dict[str, str]:
-    """HubSpot's v3 headers for a request sent at `at`, `age_seconds` ago."""
-    timestamp = int((at.timestamp() - age_seconds) * 1000)
-    return {
-        "X-HubSpot-Signature-v3": sign_v3(secret, "POST", url, body, timestamp),
-        "X-HubSpot-Request-Timestamp": str(timestamp),
-        "Content-Type": "application/json",
-    }
 
 
 @pytest.mark.parametrize("target", ["cold_segment_webhook", "nurture_step_webhook"])
@@ -141,10 +127,7 @@ def test_when_hubspot_keeps_failing_the_scheduler_is_told_to_retry(
     monkeypatch.setenv("FLYWHEEL_HUBSPOT_MAX_RETRIES", "1")  # fail fast: the retry policy has tests of its own
     reset_instance(clock=FixedClock(now))
     client = client_for("cold_segment")
-    headers = {
-        "X-CloudScheduler-JobName": "flywheel-cold-segment-daily",
-        "X-CloudScheduler-ScheduleTime": f"{yesterday}T05:00:00Z",
-    }
+    headers = with_token(flywheel_env, **scheduler_headers("flywheel-cold-segment-daily", f"{yesterday}T05:00:00Z"))
     portal.store.configure(fault_rate=1.0)
 
     failing = client.post("/", json={"as_of": yesterday}, headers=headers)

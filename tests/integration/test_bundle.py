@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from infra.bundle import Bundle, BundleError, build, deploy_command, entry_points
+from flywheel.config import SECRET_FIELDS, Settings, reference
+from infra.bundle import Bundle, BundleError, build, deploy_command, entry_points, summary
 
 pytestmark = pytest.mark.sandbox
 
@@ -83,6 +84,7 @@ def test_the_bundle_imports_and_serves_a_dry_run_without_the_project_installed(
         "HUBSPOT_ACCESS_TOKEN": portal.token,
         "FLYWHEEL_STATE": "memory://",
         "FLYWHEEL_MAILER": f"outbox://{tmp_path / 'outbox'}",
+        "FLYWHEEL_AUTH": "iam",  # as deployed: --no-allow-unauthenticated, the platform checks the caller
     }
 
     result = run_in_deployed_shape(bundle.path, env, cwd=tmp_path)
@@ -180,3 +182,33 @@ def test_scheduled_functions_need_iam_and_webhooks_rely_on_the_hubspot_signature
         assert flag in scheduled
     assert " --allow-unauthenticated" in webhook
     assert "--no-allow-unauthenticated" not in webhook
+
+
+SECRETS = {"HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_SECRET", "FLYWHEEL_NURTURE__COUPON_SECRET", "FLYWHEEL_API_TOKEN"}
+
+
+def secret_settings() -> set[str]:
+    """The environment variable of every setting the configuration masks as a secret, so a new one is not missed."""
+    return {
+        env
+        for env, _ in reference(Settings())
+        if env.split("__")[-1].lower().removeprefix("flywheel_") in SECRET_FIELDS
+    }
+
+
+def assignments(command: str, flag: str) -> dict[str, str]:
+    """NAME=VALUE pairs of one `--flag=NAME=VALUE,...` of a gcloud line."""
+    [value] = [part.removeprefix(f"{flag}=") for part in command.split() if part.startswith(f"{flag}=")]
+    return dict(pair.split("=", 1) for pair in value.split(","))
+
+
+def test_the_printed_deploy_lines_take_every_secret_from_secret_manager(bundle: Bundle) -> None:
+    lines = [line for line in summary(bundle).splitlines() if line.startswith("gcloud functions deploy")]
+
+    assert len(lines) == len(bundle.entry_points)
+    assert secret_settings() == SECRETS
+    for line in lines:
+        mounted = assignments(line, "--set-secrets")
+        assert set(mounted) == SECRETS, line
+        assert all(secret.endswith(":latest") and "=" not in secret for secret in mounted.values())
+        assert not set(assignments(line, "--set-env-vars")) & SECRETS, line

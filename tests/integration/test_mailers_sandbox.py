@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from flywheel.adapters.mailers import HubSpotSingleSendMailer
+from flywheel.adapters.ratelimit import RetryPolicy
 from flywheel.mail.templates import render
 from flywheel.ports import EmailMessage, MailerError
 
@@ -58,7 +59,11 @@ def outbox(server: Any) -> list[dict[str, Any]]:
 
 def mailer_for(server: Any, *, token: str | None = None, sleep: Callable[[float], None] = lambda _: None) -> Any:
     return HubSpotSingleSendMailer(
-        api_base=server.url, access_token=token or server.token, email_ids=EMAIL_IDS, sleep=sleep
+        api_base=server.url,
+        access_token=token or server.token,
+        email_ids=EMAIL_IDS,
+        policy=RetryPolicy(max_retries=2),
+        sleep=sleep,
     )
 
 
@@ -112,7 +117,7 @@ def test_throttling_honours_retry_after_and_ends_transient(sandbox_factory: Call
     with pytest.raises(MailerError) as throttled:
         mailer.send(gift_email(key="nurture_step:1002:2026-01-15:2"))
 
-    assert throttled.value.transient
+    assert throttled.value.transient and throttled.value.nothing_sent
     assert len(waits) == 2 and all(0 < wait <= 10 for wait in waits)
     assert len(outbox(server)) == 1
 

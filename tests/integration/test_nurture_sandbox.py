@@ -19,9 +19,9 @@ import pytest
 from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.mailers import OutboxMailer
 from flywheel.clock import FixedClock
-from flywheel.config import Settings
+from flywheel.config import NurtureRules, Settings
 from flywheel.domain.models import CrmRecord
-from flywheel.mail.consent import may_email
+from flywheel.mail.consent import ConsentPolicy, may_email
 from flywheel.ports import AssociationTarget
 from flywheel.services import nurture
 from flywheel.services.context import Ports
@@ -44,7 +44,7 @@ class PlacedOrder:
 
 class Simulation:
     def __init__(self, server: Any, state: Any, outbox: Path) -> None:
-        self.settings = Settings()
+        self.settings = Settings(nurture=NurtureRules(coupon_secret="sandbox-coupon-secret-32-characters-long"))
         self.contract = self.settings.portal
         self.crm = HubSpotCrm(api_base=server.url, access_token=server.token, rate_limit_per_10s=100_000)
         self.clock = FixedClock.on(START)
@@ -89,7 +89,7 @@ class Simulation:
     def consenting_contacts(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
         for record in self.listing("contacts", contact_properties(self.contract), ["companies"]):
-            if may_email(to_contact(record, self.contract)):
+            if may_email(to_contact(record, self.contract), ConsentPolicy.from_settings(self.settings)):
                 for company_id in record.associations.get("companies", ()):
                     found.setdefault(company_id, set()).add(record.id)
         return found

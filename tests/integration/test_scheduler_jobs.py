@@ -19,7 +19,7 @@ from google.cloud import scheduler_v1
 from google.cloud.scheduler_v1.services.cloud_scheduler.transports.rest import CloudSchedulerRestTransport
 
 from flywheel.config import Settings
-from infra.scheduler import apply, build_job, job_specs
+from infra.scheduler import apply, build_job, job_specs, main
 
 
 class SchedulerApi(BaseHTTPRequestHandler):
@@ -84,6 +84,7 @@ def jobs_for(settings: Settings) -> list[scheduler_v1.Job]:
             function_base_url="https://europe-west1-sicomputer-flywheel.cloudfunctions.net",
             service_account="invoker@sicomputer-flywheel.iam.gserviceaccount.com",
             lease_seconds=settings.effect_lease_seconds,
+            api_token=settings.api_token,
         )
         for spec in job_specs(settings)
     ]
@@ -128,3 +129,43 @@ def test_the_weekly_job_asks_for_a_full_run_and_retries_after_the_lease(
     assert json.loads(weekly.http_target.body) == {"mode": "full"}
     assert weekly.retry_config.min_backoff_duration.total_seconds() > settings.effect_lease_seconds
     assert weekly.http_target.oidc_token.audience == weekly.http_target.uri
+
+
+def test_with_an_api_token_configured_every_job_sends_it_beside_its_oidc_token(
+    scheduler_client: scheduler_v1.CloudSchedulerClient,
+) -> None:
+    apply(scheduler_client, jobs_for(Settings(api_token="app-token-from-secret-manager")))
+
+    targets = [job["httpTarget"] for job in SchedulerApi.jobs.values()]
+    assert {target["headers"].get("X-Flywheel-Token") for target in targets} == {"app-token-from-secret-manager"}
+    assert all(target["oidcToken"]["audience"] == target["uri"] for target in targets)
+
+
+def test_without_an_api_token_the_jobs_rely_on_their_oidc_token_alone(
+    scheduler_client: scheduler_v1.CloudSchedulerClient,
+) -> None:
+    apply(scheduler_client, jobs_for(Settings(api_token="")))
+
+    assert not any("X-Flywheel-Token" in job["httpTarget"].get("headers", {}) for job in SchedulerApi.jobs.values())
+
+
+def test_a_dry_run_prints_the_jobs_with_the_token_masked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FLYWHEEL_API_TOKEN", "app-token-from-secret-manager")
+    arguments = [
+        "--project",
+        "p",
+        "--region",
+        "europe-west1",
+        "--function-base-url",
+        "https://x",
+        "--service-account",
+        "s",
+    ]
+
+    assert main([*arguments, "--dry-run"]) == 0
+
+    printed = capsys.readouterr().out
+    assert '"X-Flywheel-Token": "***"' in printed
+    assert "app-token-from-secret-manager" not in printed

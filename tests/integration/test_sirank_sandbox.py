@@ -218,12 +218,13 @@ class DiesAfterWrites:
     def calls_made(self) -> int:
         return self.inner.calls_made
 
-    def update_batch(self, object_type: str, updates: Any) -> None:
-        self.inner.update_batch(object_type, updates)
+    def update_batch(self, object_type: str, updates: Any) -> Any:
+        refusals = self.inner.update_batch(object_type, updates)
         self.writes.extend(company for company, _ in updates)
         self.batches += 1
         if self.die_after is not None and self.batches >= self.die_after:
             raise Killed()
+        return refusals
 
 
 def test_a_run_killed_after_a_write_resumes_and_writes_nothing_twice(

@@ -16,6 +16,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from hypothesis import strategies as st
 
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.sqlite import SqliteStateStore
-from flywheel.ports import Reservation, SequenceRecord, StateStore
+from flywheel.ports import Reservation, SequenceRecord, StaleSequence, StateStore
 
 T0 = datetime(2026, 3, 1, 6, 0, tzinfo=ZoneInfo("Europe/Rome"))
 LEASE = timedelta(minutes=5)
@@ -86,6 +87,13 @@ PROPERTY_SETTINGS: dict[str, Any] = {
 # --- idempotency keys ------------------------------------------------------------------------------------------
 
 
+def held(store: StateStore, key: str, now: datetime = T0) -> str:
+    """Reserve a free key; the holder's token."""
+    reservation = store.reserve(key, now=now, lease=LEASE)
+    assert reservation.status == "acquired" and reservation.token
+    return reservation.token
+
+
 def test_a_free_key_is_acquired_then_held_while_its_lease_lasts(store: StateStore) -> None:
     assert store.reserve("cold:42:2026-03", now=T0, lease=LEASE).status == "acquired"
     assert store.reserve("cold:42:2026-03", now=T0, lease=LEASE).status == "held"
@@ -95,15 +103,15 @@ def test_a_free_key_is_acquired_then_held_while_its_lease_lasts(store: StateStor
 
 def test_an_expired_lease_is_reclaimed_from_the_instant_it_ends_and_then_held_again(store: StateStore) -> None:
     store.reserve("k", now=T0, lease=LEASE)
-    assert store.reserve("k", now=T0 + LEASE, lease=LEASE) == Reservation("k", "reclaimed")
+    assert store.reserve("k", now=T0 + LEASE, lease=LEASE).status == "reclaimed"
     # the reclaimer's own lease now runs from its reservation
     assert store.reserve("k", now=T0 + LEASE + LEASE - timedelta(seconds=1), lease=LEASE).status == "held"
     assert store.reserve("k", now=T0 + 3 * LEASE, lease=LEASE).status == "reclaimed"
 
 
 def test_a_completed_key_is_done_with_its_result_however_late_it_is_asked(store: StateStore) -> None:
-    store.reserve("k", now=T0, lease=LEASE)
-    store.complete("k", {"id": "981", "sent_on": date(2026, 3, 1), "ids": ["a", "b"]}, now=T0)
+    token = held(store, "k")
+    assert store.complete("k", {"id": "981", "sent_on": date(2026, 3, 1), "ids": ["a", "b"]}, now=T0, token=token)
     for later in (T0, T0 + LEASE, T0 + timedelta(days=400)):
         reservation = store.reserve("k", now=later, lease=LEASE)
         assert reservation.status == "done"
@@ -111,35 +119,62 @@ def test_a_completed_key_is_done_with_its_result_however_late_it_is_asked(store:
 
 
 def test_release_frees_a_pending_key_but_never_undoes_a_completed_one(store: StateStore) -> None:
-    store.reserve("pending", now=T0, lease=LEASE)
-    store.release("pending")
+    token = held(store, "pending")
+    assert store.release("pending", token) is True
     assert store.lookup("pending") is None
     assert store.reserve("pending", now=T0, lease=LEASE).status == "acquired"
 
-    store.reserve("finished", now=T0, lease=LEASE)
-    store.complete("finished", {"ok": True}, now=T0)
-    store.release("finished")
+    token = held(store, "finished")
+    store.complete("finished", {"ok": True}, now=T0, token=token)
+    assert store.release("finished", token) is False
     assert store.lookup("finished") == Reservation("finished", "done", {"ok": True})
 
-    store.release("never-reserved")
+    assert store.release("never-reserved", "no-token") is False
     assert store.lookup("never-reserved") is None
+
+
+def test_each_reservation_gets_its_own_token(store: StateStore) -> None:
+    first = store.reserve("k", now=T0, lease=LEASE)
+    reclaimed = store.reserve("k", now=T0 + LEASE, lease=LEASE)
+
+    assert first.token and reclaimed.token and first.token != reclaimed.token
+    assert store.reserve("k", now=T0, lease=LEASE).token is None  # held: not ours
+
+
+def test_a_late_worker_can_neither_release_nor_complete_the_key_its_successor_holds(store: StateStore) -> None:
+    late = held(store, "k")
+    successor = store.reserve("k", now=T0 + LEASE, lease=LEASE)  # the late worker's lease ran out
+
+    assert store.release("k", late) is False
+    assert store.complete("k", {"by": "late"}, now=T0 + LEASE, token=late) is False
+    assert store.lookup("k") == Reservation("k", "held")
+    assert successor.token is not None
+    assert store.complete("k", {"by": "successor"}, now=T0 + LEASE, token=successor.token) is True
+    assert store.lookup("k") == Reservation("k", "done", {"by": "successor"})
+
+
+def test_a_key_completed_once_is_not_completed_again(store: StateStore) -> None:
+    token = held(store, "k")
+    assert store.complete("k", {"n": 1}, now=T0, token=token) is True
+
+    assert store.complete("k", {"n": 2}, now=T0, token=token) is False
+    assert store.lookup("k") == Reservation("k", "done", {"n": 1})
 
 
 def test_lookup_reports_a_key_without_reserving_it(store: StateStore) -> None:
     assert store.lookup("k") is None
     assert store.lookup("k") is None
-    assert store.reserve("k", now=T0, lease=LEASE).status == "acquired"
+    token = held(store, "k")
     assert store.lookup("k") == Reservation("k", "held")
-    store.complete("k", {}, now=T0)
+    store.complete("k", {}, now=T0, token=token)
     assert store.lookup("k") == Reservation("k", "done", {})
 
 
 def test_keys_with_slashes_percents_and_dots_are_distinct_keys(store: StateStore) -> None:
     keys = ["a/b", "a%2Fb", ".", "..", "__x__", "nurture:1:2026-03-01:step/2", "città"]
-    for key in keys:
-        assert store.reserve(key, now=T0, lease=LEASE).status == "acquired"
-    for index, key in enumerate(keys):
-        store.complete(key, {"n": index}, now=T0)
+    tokens = [held(store, key) for key in keys]
+    for index, (key, token) in enumerate(zip(keys, tokens, strict=True)):
+        store.complete(key, {"n": index}, now=T0, token=token)
     assert [store.lookup(key) for key in keys] == [Reservation(k, "done", {"n": i}) for i, k in enumerate(keys)]
 
 
@@ -261,6 +296,8 @@ def test_random_reserve_complete_release_sequences_behave_like_the_model(store: 
         # each example works on keys of its own, so one store serves them all
         prefix = f"example-{next(example_numbers)}:"
         model: dict[str, tuple[str, datetime | None, dict[str, Any] | None]] = {}
+        # the token of the last reservation each key gave, and whether it is still the holder's
+        tokens: dict[str, str] = {}
         now = T0
         for step, (operation, name, advance, lease_minutes) in enumerate(operations):
             key = prefix + name
@@ -279,14 +316,23 @@ def test_random_reserve_complete_release_sequences_behave_like_the_model(store: 
                     expected = Reservation(key, "reclaimed")
                 if expected.status in ("acquired", "reclaimed"):
                     model[key] = ("pending", now + lease, None)
-                assert got == expected, (step, operation, key)
+                    assert got.token is not None
+                    tokens[key] = got.token
+                assert (got.key, got.status, got.result) == (expected.key, expected.status, expected.result), (
+                    step,
+                    operation,
+                    key,
+                )
             elif operation == "complete":
                 result = {"step": step, "at": now}
-                store.complete(key, result, now=now)
-                model[key] = ("done", None, result)
+                holder = entry is not None and entry[0] == "pending"
+                assert store.complete(key, result, now=now, token=tokens.get(key, "none")) is holder
+                if holder:
+                    model[key] = ("done", None, result)
             elif operation == "release":
-                store.release(key)
-                if entry is not None and entry[0] == "pending":
+                holder = entry is not None and entry[0] == "pending"
+                assert store.release(key, tokens.get(key, "none")) is holder
+                if holder:
                     del model[key]
             else:
                 got_lookup = store.lookup(key)
@@ -324,13 +370,46 @@ def test_a_sequence_record_round_trips_and_a_put_replaces_it(store: StateStore) 
         date(2026, 3, 16),
         data={"spell": "2026-01-15", "sends": [{"step": 1, "on": date(2026, 3, 1), "message_id": "m-1"}]},
     )
-    store.put_sequence(first)
-    assert store.get_sequence(KIND, "s1") == first
+    assert store.put_sequence(first) == 1
+    assert store.get_sequence(KIND, "s1") == replace(first, version=1)
 
     second = record("s1", None, status="converted", step=2, data={"converted_on": date(2026, 3, 10), "value": 812.5})
-    store.put_sequence(second)
-    assert store.get_sequence(KIND, "s1") == second
+    assert store.put_sequence(second) == 2
+    assert store.get_sequence(KIND, "s1") == replace(second, version=2)
     assert store.get_sequence("other-kind", "s1") is None
+
+
+def test_a_compare_and_set_write_lands_only_on_the_version_it_was_derived_from(store: StateStore) -> None:
+    with pytest.raises(StaleSequence):
+        store.put_sequence(record("s1", date(2026, 3, 16)), expected_version=1)  # there is nothing yet
+    assert store.put_sequence(record("s1", date(2026, 3, 16)), expected_version=0) == 1
+    read = store.get_sequence(KIND, "s1")
+    assert read is not None
+    # the order webhook ends it meanwhile
+    assert store.put_sequence(record("s1", None, status="converted"), expected_version=read.version) == 2
+
+    with pytest.raises(StaleSequence):
+        store.put_sequence(replace(read, step=2), expected_version=read.version)  # the daily run, stale
+    assert store.get_sequence(KIND, "s1") == record("s1", None, status="converted", version=2)
+    with pytest.raises(StaleSequence):
+        store.put_sequence(record("s1", date(2026, 3, 16)), expected_version=0)  # "new" but it exists
+
+
+def test_threads_writing_one_sequence_version_at_once_exactly_one_lands(store: StateStore) -> None:
+    store.put_sequence(record("contended", date(2026, 3, 16)))
+    turn = itertools.count()
+
+    def attempt() -> str:
+        step = next(turn) + 2
+        try:
+            store.put_sequence(record("contended", date(2026, 3, 16), step=step), expected_version=1)
+            return "landed"
+        except StaleSequence:
+            return "stale"
+
+    assert _race(4, attempt) == ["landed", "stale", "stale", "stale"]
+    stored = store.get_sequence(KIND, "contended")
+    assert stored is not None and stored.version == 2
 
 
 def test_due_sequences_are_those_due_by_the_date_inclusive_in_due_order(store: StateStore) -> None:
@@ -544,8 +623,7 @@ def test_dates_datetimes_and_nested_data_round_trip_exactly(store: StateStore) -
         name = f"example-{next(example_numbers)}"
         store.put_documents("docs", {name: document})
         store.save_checkpoint(name, document)
-        store.reserve(name, now=T0, lease=LEASE)
-        store.complete(name, document, now=T0)
+        store.complete(name, document, now=T0, token=held(store, name))
         store.put_sequence(record(name, date(2026, 3, 1), data=document))
         expected = canonical(document)
         assert canonical(store.get_document("docs", name)) == expected
@@ -554,6 +632,39 @@ def test_dates_datetimes_and_nested_data_round_trip_exactly(store: StateStore) -
         assert canonical((store.get_sequence(KIND, name) or record(name, None)).data) == expected
 
     check()
+
+
+# --- SQLite specifics ------------------------------------------------------------------------------------------
+
+_SCHEMA_V1 = """
+CREATE TABLE effects (key TEXT PRIMARY KEY, status TEXT NOT NULL, lease_until INTEGER, result TEXT,
+                      updated_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE sequences (kind TEXT NOT NULL, id TEXT NOT NULL, company_id TEXT NOT NULL, status TEXT NOT NULL,
+                        step INTEGER NOT NULL, next_due TEXT, data TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
+CREATE TABLE checkpoints (name TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE documents (collection TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
+                        PRIMARY KEY (collection, id)) WITHOUT ROWID;
+INSERT INTO effects VALUES ('sent', 'done', NULL, '{"message_id":"m-1"}', 0);
+INSERT INTO sequences VALUES ('nurture', 's1', 'c1', 'active', 2, '2026-03-16', '{}');
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_state_file_of_the_first_schema_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA_V1)
+
+    store = SqliteStateStore(str(path))
+
+    assert store.lookup("sent") == Reservation("sent", "done", {"message_id": "m-1"})
+    stored = store.get_sequence(KIND, "s1")
+    assert stored is not None and (stored.step, stored.version) == (2, 0)
+    assert store.put_sequence(replace(stored, step=3), expected_version=0) == 1
+    assert store.reserve("new", now=T0, lease=LEASE).token
+    store.close()
 
 
 # --- Firestore specifics ---------------------------------------------------------------------------------------

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from flywheel import bootstrap, config
+from flywheel.adapters.memory import MemoryStateStore
+from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.bootstrap import ConfigurationError, build_mailer, build_state_store
-from flywheel.config import Settings, reference
+from flywheel.clock import FixedClock
+from flywheel.config import NurtureRules, Settings, reference, require_coupon_secret
+from flywheel.ports import EmailMessage, SendReceipt
+from flywheel.services import nurture
+from flywheel.services.context import Ports
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -73,3 +83,95 @@ def test_a_relative_sqlite_url_builds_a_store_under_that_path(tmp_path: Path, mo
 
     assert (tmp_path / "state" / "flywheel.db").exists()
     assert store.load_checkpoint("probe") == {"page": 1}
+
+
+# --- the nurture coupon secret ------------------------------------------------------------------------------------
+
+GOOD_SECRET = "k3Jv9QeZ-7tWmY2pLxR4uN8sHcA1dFgB"  # 32 characters
+START = date(2026, 3, 2)
+
+
+def with_coupon_secret(secret: str) -> Settings:
+    return Settings(nurture=NurtureRules(coupon_secret=secret))
+
+
+def test_configuration_errors_are_one_class_whether_imported_from_config_or_bootstrap() -> None:
+    assert bootstrap.ConfigurationError is config.ConfigurationError
+    assert issubclass(ConfigurationError, ValueError)
+
+
+@given(st.text(max_size=31))
+def test_a_coupon_secret_shorter_than_32_characters_is_refused(secret: str) -> None:
+    with pytest.raises(ConfigurationError, match="FLYWHEEL_NURTURE__COUPON_SECRET"):
+        require_coupon_secret(with_coupon_secret(secret))
+
+
+@given(st.text(min_size=32).filter(lambda secret: len(secret.strip()) >= 32))
+def test_a_coupon_secret_of_32_characters_or_more_is_accepted(secret: str) -> None:
+    require_coupon_secret(with_coupon_secret(secret))
+
+
+def test_padding_does_not_make_a_short_secret_long_enough() -> None:
+    with pytest.raises(ConfigurationError):
+        require_coupon_secret(with_coupon_secret(" " * 20 + "sicomputer" + " " * 20))
+
+
+def test_the_error_names_the_variable_and_the_rule_but_never_the_secret() -> None:
+    leaked = "sicomputer-2026"
+
+    with pytest.raises(ConfigurationError) as refused:
+        require_coupon_secret(with_coupon_secret(leaked))
+
+    assert "FLYWHEEL_NURTURE__COUPON_SECRET" in str(refused.value)
+    assert "32 characters" in str(refused.value)
+    assert leaked not in str(refused.value)
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+
+    def send(self, message: EmailMessage) -> SendReceipt:
+        self.sent.append(message)
+        return SendReceipt(message_id=f"msg-{len(self.sent)}", channel="test")
+
+
+def lukewarm_portal(settings: Settings) -> tuple[Ports, Inbox, str]:
+    """A company 60 days quiet, whose consenting contact nurture_step would write to today."""
+    clock = FixedClock.on(START)
+    crm = MemoryCrm.with_default_schema(now=clock.now)
+    last = START - timedelta(days=60)
+    company = crm.add_company("Bianchi Sistemi", **{settings.portal.last_purchase_date: last.isoformat()})
+    crm.add_order(company, 900.0, last)
+    crm.add_contact(company, "anna@bianchi.it")
+    inbox = Inbox()
+    return Ports(crm=crm, state=MemoryStateStore(), mailer=inbox, clock=clock, settings=settings), inbox, company
+
+
+@pytest.mark.parametrize("secret", ["", "too-short-for-an-hmac-key"])
+def test_a_nurture_run_without_a_strong_coupon_secret_sends_and_records_nothing(secret: str) -> None:
+    ports, inbox, company = lukewarm_portal(with_coupon_secret(secret))
+
+    with pytest.raises(ConfigurationError, match="FLYWHEEL_NURTURE__COUPON_SECRET"):
+        nurture.run(nurture.Request(as_of=START), ports)
+
+    assert inbox.sent == []
+    assert ports.state.sequences_of_company(nurture.KIND, company) == []
+
+
+def test_a_coupon_secret_from_the_environment_lets_nurture_send(clean_environment: pytest.MonkeyPatch) -> None:
+    clean_environment.setenv("FLYWHEEL_NURTURE__COUPON_SECRET", GOOD_SECRET)
+    ports, inbox, _ = lukewarm_portal(Settings())
+
+    nurture.run(nurture.Request(as_of=START), ports)
+
+    assert [message.template for message in inbox.sent] == ["nurture_1"]
+
+
+def test_a_dry_run_needs_no_coupon_secret() -> None:
+    ports, inbox, _ = lukewarm_portal(with_coupon_secret(""))
+
+    result = nurture.run(nurture.Request(as_of=START, dry_run=True), ports)
+
+    assert [action.template for action in result.actions if action.type == "send_email"] == ["nurture_1"]
+    assert inbox.sent == []

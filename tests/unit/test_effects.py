@@ -90,7 +90,7 @@ def test_a_create_whose_answer_was_lost_is_reconciled_not_repeated(crm: MemoryCr
 
     assert crashed.transient_failures == 1
     assert still_leased.total("skipped_held") == 1
-    assert after_lease.total("reconciled") == 1
+    assert after_lease.total("found_existing") == 1
     assert len(crm.all("tasks")) == 1
     done = ports.state.lookup("cold_segment:1:recontact:2026-03")
     assert done is not None and done.status == "done"

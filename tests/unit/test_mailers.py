@@ -17,7 +17,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from flywheel.adapters.mailers import HubSpotSingleSendMailer, OutboxMailer, SesMailer, address_digest
+from flywheel.adapters.hubspot import HubSpotCrm
+from flywheel.adapters.mailers import HubSpotSingleSendMailer, OutboxMailer, SesMailer, address_digest, deliveries
+from flywheel.adapters.ratelimit import RetryPolicy
+from flywheel.bootstrap import build_mailer
+from flywheel.clock import RunBudget
+from flywheel.config import Settings
 from flywheel.mail.templates import render
 from flywheel.ports import EmailMessage, MailerError
 
@@ -78,8 +83,14 @@ def test_a_resend_of_the_same_key_overwrites_instead_of_duplicating(tmp_path: Pa
 
     assert first == again
     assert other.message_id != first.message_id
-    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".eml", ".eml", ".json", ".json"]
+    assert sorted(p.suffix for p in tmp_path.glob("msg-*")) == [".eml", ".eml", ".json", ".json"]
     assert {m.subject for m in mailer.sent() if m.message_id == first.message_id} == {"Ci manchi (bis)"}
+    # the delivery log still shows that the first key was put in the outbox twice
+    assert [d["key"] for d in deliveries(tmp_path)] == [
+        "nurture_step:1001:2026-01-15:1",
+        "nurture_step:1001:2026-01-15:1",
+        "nurture_step:1002:2026-01-15:1",
+    ]
 
 
 def test_file_names_carry_no_personal_data(tmp_path: Path) -> None:
@@ -206,11 +217,15 @@ def stand_in() -> Iterator[StandInServer]:
     server.server_close()
 
 
-def hubspot_mailer(server: StandInServer, waits: list[float]) -> HubSpotSingleSendMailer:
+def hubspot_mailer(
+    server: StandInServer, waits: list[float], *, budget: RunBudget | None = None
+) -> HubSpotSingleSendMailer:
     return HubSpotSingleSendMailer(
         api_base=f"http://127.0.0.1:{server.server_address[1]}",
         access_token="test-token",
         email_ids={"nurture_1": 4242},
+        policy=RetryPolicy(max_retries=2, base_delay=1.0, random=lambda: 1.0),
+        budget=budget,
         sleep=waits.append,
     )
 
@@ -244,8 +259,46 @@ def test_single_send_still_throttled_after_two_retries_is_transient(stand_in: St
     with pytest.raises(MailerError) as failed:
         hubspot_mailer(stand_in, []).send(email_for())
 
-    assert failed.value.transient
+    assert failed.value.transient and failed.value.nothing_sent  # a 429 is a request HubSpot did not act on
     assert len(stand_in.received) == 3
+
+
+def test_a_server_error_leaves_the_outcome_unknown(stand_in: StandInServer) -> None:
+    stand_in.answers.extend([(503, {})] * 3)
+
+    with pytest.raises(MailerError) as failed:
+        hubspot_mailer(stand_in, []).send(email_for())
+
+    assert failed.value.transient and not failed.value.nothing_sent
+
+
+def test_no_retry_waits_past_the_run_s_time_budget(stand_in: StandInServer) -> None:
+    stand_in.answers.append((429, {"Retry-After": "30"}))
+    budget = RunBudget(monotonic=lambda: 1000.0)
+    budget.start(20)
+    waits: list[float] = []
+
+    with pytest.raises(MailerError) as failed:
+        hubspot_mailer(stand_in, waits, budget=budget).send(email_for())
+
+    assert failed.value.transient and failed.value.nothing_sent
+    assert waits == [] and len(stand_in.received) == 1
+
+
+def test_the_hubspot_mailer_takes_its_calls_through_the_crm_adapter_s_rate_limiter(
+    stand_in: StandInServer,
+) -> None:
+    waits: list[float] = []
+    base = f"http://127.0.0.1:{stand_in.server_address[1]}"
+    crm = HubSpotCrm(api_base=base, access_token="t", rate_limit_per_10s=1, sleep=waits.append, monotonic=lambda: 5.0)
+    settings = Settings(hubspot_api_base=base, hubspot_email_ids={"nurture_1": 4242})
+    mailer = build_mailer("hubspot", settings, crm)
+
+    crm.limiter.acquire()  # a CRM call has just used the one call of this window
+    mailer.send(email_for())
+
+    assert waits == [pytest.approx(10.1)]
+    assert len(stand_in.received) == 1
 
 
 def test_single_send_refused_is_not_transient_and_not_repeated(stand_in: StandInServer) -> None:
@@ -263,7 +316,7 @@ def test_a_template_without_a_hubspot_email_id_is_refused_before_any_call(stand_
     with pytest.raises(MailerError, match="nurture_2") as refused:
         hubspot_mailer(stand_in, []).send(email_for(template="nurture_2"))
 
-    assert not refused.value.transient
+    assert not refused.value.transient and refused.value.nothing_sent
     assert stand_in.received == []
 
 

@@ -93,14 +93,13 @@ def test_an_update_changes_properties_and_the_modification_time() -> None:
     assert record.prop("createdate") == "2026-03-01T09:30:00.000Z"
 
 
-def test_an_update_of_an_unknown_record_is_refused_and_changes_nothing(crm: MemoryCrm) -> None:
+def test_an_update_of_an_unknown_record_is_refused_alone_as_hubspot_s_207_does(crm: MemoryCrm) -> None:
     company = crm.add_company("Neri")
 
-    with pytest.raises(CrmError) as refused:
-        crm.update_batch("companies", [(company, {"sirank": "1"}), ("999999", {"sirank": "2"})])
+    refusals = crm.update_batch("companies", [(company, {"sirank": "1"}), ("999999", {"sirank": "2"})])
 
-    assert refused.value.status == 404 and not refused.value.transient
-    assert crm.get("companies", company).prop("sirank") is None
+    assert [(r.record_id, r.status) for r in refusals] == [("999999", 404)]
+    assert crm.get("companies", company).prop("sirank") == "1"
 
 
 def test_read_batch_leaves_out_missing_and_archived_ids(crm: MemoryCrm) -> None:

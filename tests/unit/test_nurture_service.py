@@ -23,6 +23,7 @@ from flywheel.services import nurture
 from flywheel.services.context import Ports
 
 START = date(2026, 3, 2)
+COUPON_SECRET = "unit-test-coupon-secret-32-characters-long"
 
 
 class Inbox:
@@ -32,14 +33,30 @@ class Inbox:
         self._lock = threading.Lock()
         self.messages: list[tuple[date, EmailMessage]] = []
         self.today = START
-        self.failing = False  # the mail service times out: nobody knows whether the message left
+        # None: works. "timeout": the message left but the answer was lost, so nobody knows. "throttled": a 429,
+        # nothing left.
+        self.failing: str | None = None
+        # the mail service can tell afterwards whether a message went out (the outbox, HubSpot's sendId); SES
+        # cannot
+        self.recoverable = True
 
     def send(self, message: EmailMessage) -> SendReceipt:
         with self._lock:
-            if self.failing:
-                raise MailerError("timeout", transient=True)
+            if self.failing == "throttled":
+                raise MailerError("429", transient=True, nothing_sent=True)
             self.messages.append((self.today, message))
+            if self.failing == "timeout":
+                raise MailerError("timeout", transient=True)
             return SendReceipt(message_id=f"msg-{len(self.messages)}", channel="test")
+
+    def recover(self, message: EmailMessage) -> SendReceipt | None:
+        if not self.recoverable:
+            return None
+        with self._lock:
+            for number, (_, earlier) in enumerate(self.messages, start=1):
+                if earlier.key == message.key:
+                    return SendReceipt(message_id=f"msg-{number}", channel="test")
+        return self.send(message)
 
     def sends(self, company_id: str | None = None) -> list[tuple[date, str, str]]:
         """(day, template, contact id) of every email, optionally of one company."""
@@ -56,7 +73,7 @@ class World:
         self.crm = MemoryCrm.with_default_schema(now=self.clock.now)
         self.inbox = Inbox()
         self.state = MemoryStateStore()
-        config = Settings()
+        config = Settings(nurture=NurtureRules(coupon_secret=COUPON_SECRET))
         if nurture_rules is not None:
             config = config.model_copy(update={"nurture": nurture_rules})
         self.ports = Ports(crm=self.crm, state=self.state, mailer=self.inbox, clock=self.clock, settings=config)
@@ -206,24 +223,85 @@ def test_a_missed_fortnight_sends_the_pending_step_late_and_never_two_at_once(wo
     assert [(day - START).days for day, _, _ in world.inbox.sends(company_id)] == [0, 40, 55]
 
 
-def test_a_step_whose_send_failed_is_not_recorded_and_is_never_sent_twice(world: World) -> None:
+def test_a_step_whose_outcome_was_lost_is_recovered_the_next_day_and_never_sent_twice(world: World) -> None:
     company_id = world.quiet_company(60)
     world.run()
     world.day(15)
-    world.inbox.failing = True
+    world.inbox.failing = "timeout"
 
     failed = world.run()
 
     [record] = world.records(company_id)
     assert (record.step, record.next_due) == (1, world.today)
     assert failed.summary["pending"] == 1 and failed.summary["sent"]["step_2"] == 0
-    # the next day the outcome is still unknown: at most once beats twice, so step 2 counts as gone out
-    world.inbox.failing = False
+    # the next day the mailer tells that step 2 did go out: it is recorded, not sent again
+    world.inbox.failing = None
+    world.day()
+    recovered = world.run()
+    [record] = world.records(company_id)
+    assert record.step == 2
+    assert recovered.summary["effects"] == {"reconciled:send_email": 1, "updated:update_company": 1}
+    assert [template for _, template, _ in world.inbox.sends(company_id)] == ["nurture_1", "nurture_2"]
+
+
+def test_an_email_throttled_before_it_left_is_sent_by_the_next_run(world: World) -> None:
+    company_id = world.quiet_company(60)
+    world.run()
+    world.day(15)
+    world.inbox.failing = "throttled"
+
+    throttled = world.run()
+    world.inbox.failing = None
     world.day()
     world.run()
+
+    assert throttled.summary["effects"] == {"failed_transient:send_email": 1}
     [record] = world.records(company_id)
-    assert (record.step, record.next_due) == (2, world.today + timedelta(days=15))
-    assert [template for _, template, _ in world.inbox.sends(company_id)] == ["nurture_1"]
+    assert record.step == 2
+    assert [template for _, template, _ in world.inbox.sends(company_id)] == ["nurture_1", "nurture_2"]
+
+
+def test_an_email_whose_outcome_cannot_be_known_is_neither_resent_nor_counted_as_sent(world: World) -> None:
+    company_id = world.quiet_company(60)
+    world.inbox.recoverable = False  # as SES: no idempotency key, no lookup
+    world.run()
+    world.day(15)
+    world.inbox.failing = "timeout"
+    world.run()
+    world.inbox.failing = None
+
+    later = []
+    for _ in range(3):
+        world.day()
+        later.append(world.run())
+
+    [record] = world.records(company_id)
+    assert (record.status, record.step) == ("active", 1)
+    assert later[0].summary["effects"] == {"uncertain:send_email": 1}
+    assert later[-1].summary["effects"] == {"skipped_uncertain:send_email": 1}
+    assert [template for _, template, _ in world.inbox.sends(company_id)] == ["nurture_1", "nurture_2"]
+
+
+def test_a_fifth_email_that_did_not_go_out_leaves_the_account_open_until_it_does(world: World) -> None:
+    company_id = world.quiet_company(60)
+    world.run()
+    for _ in range(3):
+        world.day(15)
+        world.run()
+    world.day(15)
+    world.inbox.failing = "throttled"
+
+    failed = world.run()
+
+    assert world.company(company_id).get("ecommerce_account_status") != "suspended"
+    assert failed.summary["completed"] == 0
+    world.inbox.failing = None
+    world.day()
+    world.run()
+    assert world.company(company_id)["ecommerce_account_status"] == "suspended"
+    [record] = world.records(company_id)
+    assert (record.status, record.step) == ("completed", 5)
+    assert [t for _, t, _ in world.inbox.sends(company_id)][-1] == "nurture_5"
 
 
 def test_an_order_ends_the_sequence_as_converted_with_date_and_value(world: World) -> None:
@@ -387,7 +465,7 @@ def test_a_company_merged_away_in_hubspot_ends_its_sequence_without_failing_the_
 
 
 def test_with_all_recipients_every_consenting_contact_gets_each_step() -> None:
-    world = World(NurtureRules(recipients="all"))
+    world = World(NurtureRules(recipients="all", coupon_secret=COUPON_SECRET))
     company_id = world.quiet_company(60, contacts=2)
     world.crm.add_contact(company_id, "optout@example.it", opted_out=True)
     world.run()

@@ -17,6 +17,7 @@ from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
 from flywheel.config import Settings
 from flywheel.domain.models import CrmRecord, Page, RunResult
+from flywheel.ports import RecordRefusal
 from flywheel.services import sirank
 from flywheel.services.context import Ports
 
@@ -289,10 +290,11 @@ class DyingCrm:
             self._tick()
             yield page
 
-    def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> None:
-        self.inner.update_batch(object_type, updates)
+    def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> list[RecordRefusal]:
+        refusals = self.inner.update_batch(object_type, updates)
         self.writes.update(company for company, _ in updates)
         self._tick()  # dies after HubSpot acted, before the run could note it: the worst moment
+        return refusals
 
     def read_batch(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> list[CrmRecord]:
         self._tick()

@@ -76,3 +76,46 @@ def test_subscription_events_and_workflow_payloads_become_events() -> None:
 def test_a_payload_without_numeric_object_ids_is_invalid(payload: object) -> None:
     with pytest.raises(InvalidPayload):
         parse_events(payload)
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["9" * 400, "1_700_000_000_000", "+1700000000000", " 1700000000000", "١٧٠٠٠٠٠٠٠٠٠٠٠", "1e12"]
+)
+def test_a_timestamp_that_is_not_plain_epoch_milliseconds_is_malformed(timestamp: str) -> None:
+    with pytest.raises(InvalidSignature, match="malformed timestamp"):
+        verify_v3(SECRET, "POST", URI, b"{}", "c2lnbmF0dXJl", timestamp, NOW)
+
+
+@given(signature=st.text(min_size=1).filter(lambda s: not s.isascii()))
+def test_a_non_ascii_signature_is_refused_not_a_crash(signature: str) -> None:
+    with pytest.raises(InvalidSignature):
+        verify_v3(SECRET, "POST", URI, b"{}", signature, str(stamp(NOW)), NOW)
+
+
+def test_a_request_signed_for_any_of_the_candidate_urls_is_accepted_and_for_none_refused() -> None:
+    candidates = [URI, "https://europe-west1-p.cloudfunctions.net/"]
+    signature = sign_v3(SECRET, "POST", URI, b"{}", stamp(NOW))
+    elsewhere = sign_v3(
+        SECRET, "POST", "https://europe-west1-p.cloudfunctions.net/nurture_step_webhook", b"{}", stamp(NOW)
+    )
+
+    verify_v3(SECRET, "POST", candidates, b"{}", signature, str(stamp(NOW)), NOW)
+    with pytest.raises(InvalidSignature, match="mismatch"):
+        verify_v3(SECRET, "POST", candidates, b"{}", elsewhere, str(stamp(NOW)), NOW)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [],
+        [{"objectId": "9" * 40}],
+        [{"objectId": True}],
+        [{"objectId": 1, "eventId": "a/b"}],
+        [{"objectId": 1, "callbackId": "x" * 500}],
+        [{"objectId": 1, "eventId": False}],
+    ],
+    ids=["no-events", "40-digit-id", "boolean-id", "slash-in-event-id", "huge-callback-id", "boolean-event-id"],
+)
+def test_ids_that_are_not_hubspots_are_invalid(payload: object) -> None:
+    with pytest.raises(InvalidPayload):
+        parse_events(payload)

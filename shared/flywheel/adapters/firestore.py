@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -39,10 +39,12 @@ from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFou
 from flywheel.adapters.state_common import (
     DONE,
     PENDING,
+    check_version,
     decode_mapping,
     encode_mapping,
     keyset_pages,
     lease_end,
+    new_token,
     require_id,
     reservation_decision,
     sequence_from_fields,
@@ -154,9 +156,10 @@ class FirestoreStateStore:
         until, now_utc = lease_end(now, lease), to_utc(now)
         ref = self._effect(key)
         for _ in range(MAX_RESERVE_ROUNDS):
+            token = new_token()
             try:
-                ref.create({"status": PENDING, "lease_until": until, "reserved_at": now_utc})
-                return Reservation(key, "acquired")
+                ref.create({"status": PENDING, "lease_until": until, "reserved_at": now_utc, "holder": token})
+                return Reservation(key, "acquired", token=token)
             except AlreadyExists:
                 pass
             snapshot = ref.get()
@@ -170,30 +173,38 @@ class FirestoreStateStore:
                 return Reservation(key, "held")
             try:
                 ref.update(
-                    {"lease_until": until, "reserved_at": now_utc},
+                    {"lease_until": until, "reserved_at": now_utc, "holder": token},
                     option=self.client.write_option(last_update_time=snapshot.update_time),
                 )
-                return Reservation(key, "reclaimed")
+                return Reservation(key, "reclaimed", token=token)
             except (FailedPrecondition, NotFound):
                 continue  # someone wrote (or released) it since our read: look again
         raise RuntimeError(f"could not settle the reservation of {key!r} after {MAX_RESERVE_ROUNDS} rounds")
 
-    def complete(self, key: str, result: Mapping[str, Any], *, now: datetime) -> None:
+    def complete(self, key: str, result: Mapping[str, Any], *, now: datetime, token: str) -> bool:
         encoded = _to_firestore(result, f"result of {key}")
-        self._effect(key).set({"status": DONE, "lease_until": None, "result": encoded, "completed_at": to_utc(now)})
+        done = {"status": DONE, "lease_until": None, "result": encoded, "completed_at": to_utc(now), "holder": None}
+        # update() replaces each named field whole (`result` included), unlike set(merge=True)
+        return self._as_holder(key, token, lambda ref, option: ref.update(done, **option))
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, token: str) -> bool:
+        return self._as_holder(key, token, lambda ref, option: ref.delete(**option))
+
+    def _as_holder(self, key: str, token: str, write: Callable[[DocumentReference, dict[str, Any]], Any]) -> bool:
+        """Write a pending key only while `token` holds it: read, check the holder, then write with the read's
+        update time as precondition, so a takeover between the two makes the write fail instead of land."""
         ref = self._effect(key)
         for _ in range(MAX_RESERVE_ROUNDS):
             snapshot = ref.get()
-            if not snapshot.exists or (snapshot.to_dict() or {}).get("status") != PENDING:
-                return  # a completed key stays completed
+            fields = snapshot.to_dict() or {} if snapshot.exists else {}
+            if fields.get("status") != PENDING or fields.get("holder") != token:
+                return False  # completed, released, or taken over by another holder
             try:
-                ref.delete(option=self.client.write_option(last_update_time=snapshot.update_time))
-                return
+                write(ref, {"option": self.client.write_option(last_update_time=snapshot.update_time)})
+                return True
             except (FailedPrecondition, NotFound):
                 continue
-        raise RuntimeError(f"could not release {key!r} after {MAX_RESERVE_ROUNDS} rounds")
+        raise RuntimeError(f"could not settle {key!r} as its holder after {MAX_RESERVE_ROUNDS} rounds")
 
     def lookup(self, key: str) -> Reservation | None:
         snapshot = self._effect(key).get()
@@ -215,10 +226,26 @@ class FirestoreStateStore:
         snapshot = self._collection("sequences", kind).document(firestore_id(sequence_id)).get()
         return self._sequence(snapshot) if snapshot.exists else None
 
-    def put_sequence(self, record: SequenceRecord) -> None:
+    def put_sequence(self, record: SequenceRecord, *, expected_version: int | None = None) -> int:
+        """A compare-and-set without a transaction: a new record is `create()`d (atomic create-if-absent), an
+        existing one written with the update time of the read as precondition."""
         fields = sequence_to_fields(record)
         fields["data"] = _wrap_arrays(fields["data"])
-        self._collection("sequences", record.kind).document(firestore_id(record.id)).set(fields)
+        ref = self._collection("sequences", record.kind).document(firestore_id(record.id))
+        for _ in range(MAX_RESERVE_ROUNDS):
+            snapshot = ref.get()
+            version = int((snapshot.to_dict() or {}).get("version") or 0) if snapshot.exists else 0
+            check_version(version, expected_version, record.kind, record.id)
+            try:
+                if snapshot.exists:
+                    option = self.client.write_option(last_update_time=snapshot.update_time)
+                    ref.update({**fields, "version": version + 1}, option=option)
+                else:
+                    ref.create({**fields, "version": 1})
+                return version + 1
+            except (AlreadyExists, FailedPrecondition, NotFound):
+                continue  # written by someone else since our read: compare again
+        raise RuntimeError(f"could not write sequence {record.kind}/{record.id} after {MAX_RESERVE_ROUNDS} rounds")
 
     def due_sequences(self, kind: str, by: date) -> Iterator[SequenceRecord]:
         """Active records of `kind` due on or before `by`, in next_due order (ties by id), a page at a time."""

@@ -37,10 +37,14 @@ from flywheel.adapters.ratelimit import (
     call_with_retries,
     parse_retry_after,
 )
+from flywheel.clock import RunBudget
 from flywheel.domain.models import CrmRecord, Owner, Page, Pipeline, Stage
-from flywheel.ports import AssociationTarget, CrmError, Filter
+from flywheel.ports import AssociationTarget, CrmError, Filter, RecordRefusal
 
 log = logging.getLogger(__name__)
+
+# values of one IN filter: one search answers up to 100 keys
+MAX_IN_VALUES = 100
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -131,13 +135,16 @@ class HubSpotCrm:
         timeout_seconds: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        budget: RunBudget | None = None,
     ) -> None:
         self._api_base = api_base.rstrip("/")
         self._access_token = access_token
         self._timeout = timeout_seconds
         self._sleep = sleep
-        self._limiter = RollingWindowLimiter(rate_limit_per_10s, monotonic=monotonic, sleep=sleep)
-        self._policy = RetryPolicy(max_retries=max_retries)
+        # the app's one rate limit: the HubSpot mailer takes its calls through this same limiter
+        self.limiter = RollingWindowLimiter(rate_limit_per_10s, monotonic=monotonic, sleep=sleep)
+        self.policy = RetryPolicy(max_retries=max_retries)
+        self.budget = budget
         self._client: Any = None
         self._apis: dict[str, Any] = {}
         self._client_lock = threading.Lock()
@@ -280,29 +287,43 @@ class HubSpotCrm:
             log.info("batch read of %d %s: %d ids not found", len(unique), object_type, missing)
         return [found[i] for i in unique if i in found]
 
-    def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+    def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> list[RecordRefusal]:
         api = self._api("objects.batch")
         # one input per id (HubSpot refuses duplicate ids in a batch); later updates win, as if applied in order
         merged: dict[str, dict[str, str]] = {}
         for record_id, properties in updates:
             merged.setdefault(str(record_id), {}).update(properties)
-        refused: list[str] = []
-        statuses: list[int] = []
+        refusals: list[RecordRefusal] = []
         for chunk in _chunks(list(merged.items()), BATCH_SIZE):
-            body = {"inputs": [{"id": i, "properties": props} for i, props in chunk]}
+            refusals += self._update_chunk(object_type, api, chunk)
+        if refusals:
+            log.warning("batch update of %d %s: %d refused", len(merged), object_type, len(refusals))
+        return refusals
+
+    def _update_chunk(
+        self, object_type: str, api: Any, chunk: Sequence[tuple[str, dict[str, str]]]
+    ) -> list[RecordRefusal]:
+        """One batch. A 207 names the records it refused; a 400 refuses the whole batch for one bad input, so the
+        batch is halved until the bad record stands alone and everything else is applied (a batch update is
+        idempotent, so sending a half again is safe)."""
+        body = {"inputs": [{"id": i, "properties": props} for i, props in chunk]}
+        try:
             answer = self._call(f"batch update {object_type}", partial(api.update, object_type, body))
-            for error in answer.get("errors") or []:
-                refused.extend(_error_ids(error))
-                statuses.append(_int_or(error.get("status"), 400))
-        if refused or statuses:
-            # applied everything that could be applied first: a batch update is safe to send again
-            status = statuses[0] if statuses else 400
-            log.warning("batch update of %d %s: %d refused", len(merged), object_type, len(refused))
-            raise CrmError(
-                f"HubSpot refused {len(refused) or 'some'} of {len(merged)} {object_type} updates",
-                status=status,
-                transient=status == 429 or status >= 500,
+        except CrmError as error:
+            if error.transient or error.status != 400:
+                raise
+            if len(chunk) == 1:
+                return [RecordRefusal(chunk[0][0], 400, str(error))]
+            middle = len(chunk) // 2
+            return self._update_chunk(object_type, api, chunk[:middle]) + self._update_chunk(
+                object_type, api, chunk[middle:]
             )
+        refusals = []
+        for entry in answer.get("errors") or []:
+            status = 404 if entry.get("category") == "OBJECT_NOT_FOUND" else _int_or(entry.get("status"), 400)
+            reason = f"{entry.get('category') or 'REFUSED'}: {entry.get('message') or ''}".strip()
+            refusals += [RecordRefusal(record_id, status, reason) for record_id in _error_ids(entry)]
+        return refusals
 
     def create(
         self,
@@ -401,18 +422,20 @@ class HubSpotCrm:
         return {i: list(targets) for i, targets in linked.items()}
 
     def find_one(self, object_type: str, property_name: str, value: str) -> CrmRecord | None:
-        body = {
-            "filterGroups": [{"filters": [{"propertyName": property_name, "operator": "EQ", "value": value}]}],
-            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-            "properties": [property_name],
-            "limit": 1,
-        }
-        answer = self._call(
-            f"find {object_type} by {property_name}",
-            partial(self._api("objects.search").do_search, object_type, body),
-        )
-        results = _results(answer)
-        return _record(results[0], ()) if results else None
+        return self.find_by_values(object_type, property_name, [value]).get(value)
+
+    def find_by_values(self, object_type: str, property_name: str, values: Sequence[str]) -> dict[str, CrmRecord]:
+        # search matches text case-insensitively: map each hit back to the value asked for, ignoring case
+        wanted = {value.lower(): value for value in values}
+        found: dict[str, CrmRecord] = {}
+        for chunk in _chunks(sorted(wanted.values()), MAX_IN_VALUES):
+            filters = [Filter(property_name, "IN", values=tuple(chunk))]
+            for page in self.search_pages(object_type, filters, [property_name]):
+                for record in page.records:
+                    value = wanted.get((record.prop(property_name) or "").lower())
+                    if value is not None and value not in found:
+                        found[value] = record
+        return found
 
     # --- plumbing ----------------------------------------------------------------------------------------------
 
@@ -454,8 +477,9 @@ class HubSpotCrm:
             return call_with_retries(
                 attempt,
                 classify=classify_failure,
-                policy=self._policy,
-                limiter=self._limiter,
+                policy=self.policy,
+                limiter=self.limiter,
+                budget=self.budget,
                 sleep=self._sleep,
                 repeat_safe=repeat_safe,
                 on_attempt=self._count_call,
@@ -463,8 +487,10 @@ class HubSpotCrm:
         except RequestFailed as failed:
             failure = failed.failure
             log.warning("HubSpot %s failed after %d attempt(s): status %s", what, failed.attempts, failure.status)
+            budget = "; the run's time budget left no room to retry" if failed.out_of_time else ""
             raise CrmError(
-                f"HubSpot {what} failed (status {failure.status}, {failed.attempts} attempts): {failure.message}",
+                f"HubSpot {what} failed (status {failure.status}, {failed.attempts} attempts): {failure.message}"
+                f"{budget}",
                 status=failure.status,
                 transient=failure.transient,
             ) from failed

@@ -25,6 +25,9 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from flywheel.adapters.hubspot import classify_failure
+from flywheel.adapters.ratelimit import RequestFailed, RetryPolicy, RollingWindowLimiter, call_with_retries
+from flywheel.clock import RunBudget
 from flywheel.ports import EmailMessage, MailerError, SendReceipt
 
 if TYPE_CHECKING:
@@ -108,10 +111,21 @@ class OutboxMailer:
                 self.directory / f"{message_id}.json",
                 json.dumps(sidecar, ensure_ascii=False, indent=2).encode("utf-8"),
             )
+            _append_line(self.directory / DELIVERY_LOG, {"key": message.key, "message_id": message_id})
         except OSError as error:
-            raise MailerError(f"outbox write failed: {type(error).__name__}", transient=True) from error
+            # the sidecar makes a message sent: without it nothing counts as sent and a resend overwrites
+            raise MailerError(
+                f"outbox write failed: {type(error).__name__}", transient=True, nothing_sent=True
+            ) from error
         log.info("outbox: %s (%s) to %s", message_id, message.template, address_digest(message.to_email))
         return SendReceipt(message_id=message_id, channel="outbox")
+
+    def recover(self, message: EmailMessage) -> SendReceipt | None:
+        """The outbox can tell: the message is there (both files written) or it is written now."""
+        message_id = message_id_for(message.key)
+        if (self.directory / f"{message_id}.json").is_file():
+            return SendReceipt(message_id=message_id, channel="outbox")
+        return self.send(message)
 
     def sent(self) -> list[SentEmail]:
         """Every message in the outbox, oldest first."""
@@ -124,8 +138,29 @@ class OutboxMailer:
         return sorted(messages, key=lambda m: (m.written_at, m.message_id))
 
 
+DELIVERY_LOG: Final = "deliveries.log"
+
 # the file is for people to read: UTF-8 headers rather than RFC 2047 encoded words, and plain newlines
 _READABLE: Final = email.policy.default.clone(utf8=True)
+
+
+def _append_line(path: Path, record: Mapping[str, str]) -> None:
+    """One line per delivery, appended with O_APPEND (one write() each, so lines of concurrent processes never
+    interleave): the files show what is in the outbox, the log how many times it was put there."""
+    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(handle, line)
+    finally:
+        os.close(handle)
+
+
+def deliveries(directory: str | Path) -> list[dict[str, str]]:
+    """Every delivery the outbox logged, in order (a key twice means an email went out twice)."""
+    path = Path(directory) / DELIVERY_LOG
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -149,8 +184,10 @@ class HubSpotSingleSendMailer:
     personalised with `customProperties`.
 
     The effect key is the `sendId`: HubSpot sends at most one email per sendId, so repeating the request after
-    a 429, a 5xx or a lost answer cannot send twice. hubspot-api-client has no typed API for this endpoint; the
-    request goes through the client's generic `call_api` (of the transactional email package) rather than
+    a 429, a 5xx or a lost answer cannot send twice, and an email whose outcome was unknown is recovered by
+    sending it again. Calls share the CRM adapter's rate limiter and retry policy (one app, one limit) and never
+    wait past the run's time budget. hubspot-api-client has no typed API for this endpoint; the request goes
+    through the client's generic `call_api` (of the transactional email package) rather than
     `Client.api_request`, because only the former takes a timeout and raises `ApiException` with the status
     and headers.
     """
@@ -162,16 +199,18 @@ class HubSpotSingleSendMailer:
         access_token: str,
         email_ids: Mapping[str, int],
         timeout_seconds: float = 30.0,
-        max_retries: int = 2,
-        max_retry_after_seconds: float = 30.0,
+        limiter: RollingWindowLimiter | None = None,
+        policy: RetryPolicy | None = None,
+        budget: RunBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._api_base = api_base.rstrip("/")
         self._access_token = access_token
         self._email_ids = dict(email_ids)
         self._timeout = timeout_seconds
-        self._max_retries = max_retries
-        self._max_retry_after = max_retry_after_seconds
+        self._limiter = limiter or RollingWindowLimiter(0)
+        self._policy = policy or RetryPolicy()
+        self._budget = budget
         self._sleep = sleep
         self._api_client: Any = None
         self._lock = threading.Lock()
@@ -179,7 +218,7 @@ class HubSpotSingleSendMailer:
     def send(self, message: EmailMessage) -> SendReceipt:
         email_id = self._email_ids.get(message.template)
         if email_id is None:
-            raise MailerError(f"no HubSpot email id configured for template {message.template!r}")
+            raise MailerError(f"no HubSpot email id configured for template {message.template!r}", nothing_sent=True)
         body = {
             "emailId": email_id,
             "message": {"to": message.to_email, "sendId": message.key},
@@ -188,7 +227,26 @@ class HubSpotSingleSendMailer:
             "contactProperties": {},
             "customProperties": dict(message.context),
         }
-        answer = self._post_with_retries(body, message)
+        try:
+            answer = call_with_retries(
+                lambda: self._post(body),
+                classify=classify_failure,
+                policy=self._policy,
+                limiter=self._limiter,
+                sleep=self._sleep,
+                repeat_safe=True,  # the sendId makes a repeat harmless
+                budget=self._budget,
+            )
+        except RequestFailed as failed:
+            failure = failed.failure
+            refused = failure.status is not None and 400 <= failure.status < 500 and failure.status != 429
+            raise MailerError(
+                f"HubSpot single-send of {message.template} for company {message.company_id} failed "
+                f"(status {failure.status}, {failed.attempts} attempts)",
+                transient=failure.transient,
+                # HubSpot did not act on a 4xx (429 included), and nothing left on a connection never made
+                nothing_sent=refused or failure.status == 429 or not failure.sent,
+            ) from failed
         status_id = answer.get("statusId") or answer.get("id") or message.key
         log.info(
             "hubspot single-send: %s (%s) to %s: %s",
@@ -199,30 +257,9 @@ class HubSpotSingleSendMailer:
         )
         return SendReceipt(message_id=str(status_id), channel="hubspot")
 
-    def _post_with_retries(self, body: Mapping[str, Any], message: EmailMessage) -> dict[str, Any]:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._post(body)
-            except Exception as error:
-                failure = _http_failure(error)
-                if failure is None:
-                    raise
-                status, retry_after = failure
-                transient = status is None or status == 429 or status >= 500
-                if not transient:
-                    raise MailerError(
-                        f"HubSpot single-send refused {message.template} for company {message.company_id} "
-                        f"(status {status})"
-                    ) from error
-                if attempt > self._max_retries:
-                    raise MailerError(
-                        f"HubSpot single-send failed {attempt} times (status {status})", transient=True
-                    ) from error
-                delay = 2.0 ** (attempt - 1) if retry_after is None else min(retry_after, self._max_retry_after)
-                log.warning("hubspot single-send: status %s, retrying in %.1f s", status, delay)
-                self._sleep(delay)
+    def recover(self, message: EmailMessage) -> SendReceipt | None:
+        """The same sendId again: HubSpot answers for the one email it sent, or sends it now if it never did."""
+        return self.send(message)
 
     def _post(self, body: Mapping[str, Any]) -> dict[str, Any]:
         api_client = self._client()
@@ -259,29 +296,6 @@ class HubSpotSingleSendMailer:
             return self._api_client
 
 
-def _http_failure(error: Exception) -> tuple[int | None, float | None] | None:
-    """(status, Retry-After seconds) of a failed call; status None when no answer came; None for a bug."""
-    from urllib3.exceptions import HTTPError
-
-    if any(cls.__name__ == "OpenApiException" for cls in type(error).__mro__):
-        status = getattr(error, "status", None)
-        headers = getattr(error, "headers", None) or {}
-        retry_after = _seconds(headers.get("Retry-After") if hasattr(headers, "get") else None)
-        # the client reports SSL and similar failures with status 0: no answer, like a network error
-        return (status if isinstance(status, int) and status > 0 else None), retry_after
-    if isinstance(error, HTTPError | OSError):
-        return None, None
-    return None
-
-
-def _seconds(value: Any) -> float | None:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return None
-    return seconds if seconds >= 0 else None
-
-
 # --- Amazon SES ------------------------------------------------------------------------------------------------
 
 # SES error codes that mean "try again later"; any other client error is a refusal of this message
@@ -300,7 +314,7 @@ class SesMailer:
         self._lock = threading.Lock()
 
     def send(self, message: EmailMessage) -> SendReceipt:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
         try:
             answer = self._client().send_email(
@@ -319,12 +333,23 @@ class SesMailer:
             code = str(error.response.get("Error", {}).get("Code", ""))
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             transient = code in _SES_TRANSIENT_CODES or status == 429 or status >= 500
-            raise MailerError(f"SES refused {message.template}: {code}", transient=transient) from error
+            # an error answer means SES did not accept the message: nothing went out
+            raise MailerError(
+                f"SES refused {message.template}: {code}", transient=transient, nothing_sent=True
+            ) from error
         except BotoCoreError as error:
-            raise MailerError(f"SES unreachable: {type(error).__name__}", transient=True) from error
+            # no connection made: nothing sent; a read timeout after the request: unknown
+            never_connected = isinstance(error, EndpointConnectionError | ConnectTimeoutError)
+            raise MailerError(
+                f"SES unreachable: {type(error).__name__}", transient=True, nothing_sent=never_connected
+            ) from error
         message_id = answer["MessageId"]
         log.info("ses: %s (%s) to %s", message_id, message.template, address_digest(message.to_email))
         return SendReceipt(message_id=message_id, channel="ses")
+
+    def recover(self, message: EmailMessage) -> SendReceipt | None:
+        """SES has neither an idempotency key nor a lookup by ours: an unknown outcome stays unknown."""
+        return None
 
     def _client(self) -> SESClient:
         with self._lock:

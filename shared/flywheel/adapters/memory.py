@@ -15,10 +15,12 @@ from typing import Any
 from flywheel.adapters.state_common import (
     DONE,
     PENDING,
+    check_version,
     decode_mapping,
     encode_mapping,
     keyset_pages,
     lease_end,
+    new_token,
     require_id,
     reservation_decision,
     sequence_from_fields,
@@ -33,6 +35,7 @@ class _Effect:
     status: str
     lease_until: datetime | None
     result: dict[str, Any] | None = None
+    holder: str | None = None
 
 
 class MemoryStateStore:
@@ -60,22 +63,31 @@ class MemoryStateStore:
                 return Reservation(key, "done", decode_mapping(effect.result or {}))
             if decision == "held":
                 return Reservation(key, "held")
-            self._effects[key] = _Effect(PENDING, until)
-            return Reservation(key, "acquired" if decision == "acquire" else "reclaimed")
+            token = new_token()
+            self._effects[key] = _Effect(PENDING, until, holder=token)
+            return Reservation(key, "acquired" if decision == "acquire" else "reclaimed", token=token)
 
-    def complete(self, key: str, result: Mapping[str, Any], *, now: datetime) -> None:
+    def complete(self, key: str, result: Mapping[str, Any], *, now: datetime, token: str) -> bool:
         require_id(key)
         to_utc(now)
         encoded = encode_mapping(result, f"result of {key}")
         with self._lock:
+            if not self._holds(key, token):
+                return False
             self._effects[key] = _Effect(DONE, None, encoded)
+            return True
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, token: str) -> bool:
         require_id(key)
         with self._lock:
-            effect = self._effects.get(key)
-            if effect is not None and effect.status == PENDING:
-                del self._effects[key]
+            if not self._holds(key, token):
+                return False
+            del self._effects[key]
+            return True
+
+    def _holds(self, key: str, token: str) -> bool:
+        effect = self._effects.get(key)
+        return effect is not None and effect.status == PENDING and effect.holder == token
 
     def lookup(self, key: str) -> Reservation | None:
         require_id(key)
@@ -95,11 +107,15 @@ class MemoryStateStore:
             fields = self._sequences.get(kind, {}).get(sequence_id)
             return None if fields is None else sequence_from_fields(fields)
 
-    def put_sequence(self, record: SequenceRecord) -> None:
+    def put_sequence(self, record: SequenceRecord, *, expected_version: int | None = None) -> int:
         require_id(record.kind, record.id)
         fields = sequence_to_fields(record)
         with self._lock:
-            self._sequences.setdefault(record.kind, {})[record.id] = fields
+            stored = self._sequences.get(record.kind, {}).get(record.id)
+            version = 0 if stored is None else int(stored["version"])
+            check_version(version, expected_version, record.kind, record.id)
+            self._sequences.setdefault(record.kind, {})[record.id] = {**fields, "version": version + 1}
+            return version + 1
 
     def due_sequences(self, kind: str, by: date) -> Iterator[SequenceRecord]:
         """Active records of `kind` due on or before `by`, in (next_due, id) order, read a page at a time."""

@@ -20,7 +20,7 @@ from typing import Final
 
 from flywheel.config import PortalContract
 from flywheel.domain.models import CrmRecord, Owner, Page, Pipeline, Stage
-from flywheel.ports import AssociationTarget, CrmError, Filter
+from flywheel.ports import AssociationTarget, CrmError, Filter, RecordRefusal
 
 LIST_PAGE_SIZE: Final = 100
 BATCH_SIZE: Final = 100
@@ -517,8 +517,9 @@ class MemoryCrm:
                 self._project(object_type, i, properties, ()) for i in unique if i in table and not table[i].archived
             ]
 
-    def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+    def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> list[RecordRefusal]:
         self._check_type(object_type)
+        refusals: list[RecordRefusal] = []
         for start in range(0, len(updates), BATCH_SIZE):
             batch = updates[start : start + BATCH_SIZE]
             with self._lock:
@@ -526,15 +527,17 @@ class MemoryCrm:
                 failure = self._failure_before("update_batch")
                 table = self._records[object_type]
                 missing = sorted({i for i, _ in batch if i not in table or table[i].archived}, key=_id_order)
-                if missing:
-                    # the batch is refused as a whole, as HubSpot does for unknown ids
-                    raise CrmError(f"{object_type} not found: {', '.join(missing)}", status=404)
+                # HubSpot's 207: the unknown ids are refused, every other record is updated
+                refusals += [RecordRefusal(i, 404, f"OBJECT_NOT_FOUND: {object_type} {i}") for i in missing]
                 stamp = _hubspot_timestamp(self._now())
                 for record_id, values in batch:
+                    if record_id in missing:
+                        continue
                     table[record_id].properties.update(values)
                     table[record_id].properties["hs_lastmodifieddate"] = stamp
                 if failure is not None:
                     raise failure.error
+        return refusals
 
     def create(
         self,
@@ -570,15 +573,22 @@ class MemoryCrm:
             return result
 
     def find_one(self, object_type: str, property_name: str, value: str) -> CrmRecord | None:
+        return self.find_by_values(object_type, property_name, [value]).get(value)
+
+    def find_by_values(self, object_type: str, property_name: str, values: Sequence[str]) -> dict[str, CrmRecord]:
+        wanted = {value.lower(): value for value in values}
+        found: dict[str, CrmRecord] = {}
         with self._lock:
-            self._count()
+            # one search call per 100 values, as the real adapter makes
+            self._count(max(1, -(-len(wanted) // BATCH_SIZE)))
             self._failure_before("find_one")
-            # the real adapter searches with EQ, so the match follows search semantics (case-insensitive text)
-            wanted = Filter(property_name, "EQ", value)
+            # the real adapter searches, so the match follows search semantics (case-insensitive text)
             for record_id in self._ids_after(object_type, None, lambda s: not s.archived):
-                if _matches(self._values_of(object_type, record_id, property_name), wanted):
-                    return self._project(object_type, record_id, [property_name], ())
-            return None
+                stored = self._values_of(object_type, record_id, property_name)
+                value = next((wanted[v.lower()] for v in stored if v.lower() in wanted), None)
+                if value is not None and value not in found:
+                    found[value] = self._project(object_type, record_id, [property_name], ())
+        return found
 
     # --- internals -----------------------------------------------------------------------------------------
 

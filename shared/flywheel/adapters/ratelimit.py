@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
+from flywheel.clock import RunBudget
+
 T = TypeVar("T")
 
 WINDOW_SECONDS = 10.0
@@ -109,10 +111,12 @@ class Failure:
 class RequestFailed(Exception):
     """A call that failed for good: not retryable, or out of retries. `attempts` counts every try."""
 
-    def __init__(self, failure: Failure, attempts: int) -> None:
+    def __init__(self, failure: Failure, attempts: int, *, out_of_time: bool = False) -> None:
         super().__init__(failure.message)
         self.failure = failure
         self.attempts = attempts
+        # retryable, but the run's time budget had no room for the wait
+        self.out_of_time = out_of_time
 
 
 @dataclass(frozen=True)
@@ -164,8 +168,9 @@ def call_with_retries(
     sleep: Callable[[float], None],
     repeat_safe: bool,
     on_attempt: Callable[[], None] = lambda: None,
+    budget: RunBudget | None = None,
 ) -> T:
-    """Run `request` through the limiter, retrying as `policy` allows.
+    """Run `request` through the limiter, retrying as `policy` allows and as the run's `budget` leaves time for.
 
     `classify` turns an exception into a Failure, or None for exceptions that are bugs, not failed calls
     (they propagate untouched). `on_attempt` is called once per HTTP attempt, before it is made.
@@ -182,5 +187,8 @@ def call_with_retries(
                 raise
             if not policy.should_retry(failure, retries_done=retries_done, repeat_safe=repeat_safe):
                 raise RequestFailed(failure, attempts=retries_done + 1) from error
-            sleep(policy.delay(failure, retries_done=retries_done))
+            delay = policy.delay(failure, retries_done=retries_done)
+            if budget is not None and not budget.allows(delay):
+                raise RequestFailed(failure, attempts=retries_done + 1, out_of_time=True) from error
+            sleep(delay)
             retries_done += 1

@@ -22,10 +22,12 @@ from typing import Any
 from flywheel.adapters.state_common import (
     DONE,
     PENDING,
+    check_version,
     decode_mapping,
     encode_mapping,
     keyset_pages,
     lease_end,
+    new_token,
     require_id,
     reservation_decision,
     sequence_from_fields,
@@ -34,7 +36,7 @@ from flywheel.adapters.state_common import (
 )
 from flywheel.ports import Reservation, SequenceRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # statements separated by ";" (no ";" inside them, comments included)
 _SCHEMA = """
@@ -43,7 +45,8 @@ CREATE TABLE IF NOT EXISTS effects (
     status       TEXT NOT NULL CHECK (status IN ('pending', 'done')),
     lease_until  INTEGER,            -- microseconds since the epoch (UTC), NULL once done
     result       TEXT,               -- JSON, once done
-    updated_at   INTEGER NOT NULL
+    updated_at   INTEGER NOT NULL,
+    holder       TEXT                -- the pending holder's fencing token
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sequences (
     kind         TEXT NOT NULL,
@@ -53,6 +56,7 @@ CREATE TABLE IF NOT EXISTS sequences (
     step         INTEGER NOT NULL,
     next_due     TEXT,               -- ISO date, NULL when the sequence is no longer active
     data         TEXT NOT NULL,      -- JSON
+    version      INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (kind, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sequences_due ON sequences (kind, next_due, id) WHERE next_due IS NOT NULL;
@@ -68,6 +72,13 @@ CREATE TABLE IF NOT EXISTS documents (
     PRIMARY KEY (collection, id)
 ) WITHOUT ROWID;
 """
+# what a file of an earlier schema version needs to reach this one
+_MIGRATIONS = {
+    1: (
+        "ALTER TABLE effects ADD COLUMN holder TEXT",
+        "ALTER TABLE sequences ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+    ),
+}
 
 
 def _micros(instant: datetime) -> int:
@@ -134,10 +145,15 @@ class SqliteStateStore:
     def _create_schema(self) -> None:
         with self._write() as db:
             (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version < SCHEMA_VERSION:
+            if version == 0:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
+            else:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        db.execute(statement)
+            if version < SCHEMA_VERSION:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -161,28 +177,34 @@ class SqliteStateStore:
                 return Reservation(key, "done", decode_mapping(json.loads(result or "{}")))
             if decision == "held":
                 return Reservation(key, "held")
+            token = new_token()
             db.execute(
-                "INSERT INTO effects (key, status, lease_until, result, updated_at) VALUES (?, ?, ?, NULL, ?) "
+                "INSERT INTO effects (key, status, lease_until, result, updated_at, holder) "
+                "VALUES (?, ?, ?, NULL, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET status = excluded.status, lease_until = excluded.lease_until, "
-                "updated_at = excluded.updated_at",
-                (key, PENDING, until, now_micros),
+                "updated_at = excluded.updated_at, holder = excluded.holder",
+                (key, PENDING, until, now_micros, token),
             )
-            return Reservation(key, "acquired" if decision == "acquire" else "reclaimed")
+            return Reservation(key, "acquired" if decision == "acquire" else "reclaimed", token=token)
 
-    def complete(self, key: str, result: Mapping[str, Any], *, now: datetime) -> None:
+    def complete(self, key: str, result: Mapping[str, Any], *, now: datetime, token: str) -> bool:
         require_id(key)
         encoded = _dumps(encode_mapping(result, f"result of {key}"))
         with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO effects (key, status, lease_until, result, updated_at) "
-                "VALUES (?, ?, NULL, ?, ?)",
-                (key, DONE, encoded, _micros(now)),
-            )
+            changed = db.execute(
+                "UPDATE effects SET status = ?, lease_until = NULL, result = ?, updated_at = ?, holder = NULL "
+                "WHERE key = ? AND status = ? AND holder = ?",
+                (DONE, encoded, _micros(now), key, PENDING, token),
+            ).rowcount
+            return changed == 1
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, token: str) -> bool:
         require_id(key)
         with self._write() as db:
-            db.execute("DELETE FROM effects WHERE key = ? AND status = ?", (key, PENDING))
+            deleted = db.execute(
+                "DELETE FROM effects WHERE key = ? AND status = ? AND holder = ?", (key, PENDING, token)
+            ).rowcount
+            return deleted == 1
 
     def lookup(self, key: str) -> Reservation | None:
         require_id(key)
@@ -196,11 +218,11 @@ class SqliteStateStore:
 
     # --- sequences ---------------------------------------------------------------------------------------------
 
-    _SEQUENCE_COLUMNS = "kind, id, company_id, status, step, next_due, data"
+    _SEQUENCE_COLUMNS = "kind, id, company_id, status, step, next_due, data, version"
 
     @staticmethod
     def _sequence(row: Sequence[Any]) -> SequenceRecord:
-        kind, sequence_id, company_id, status, step, next_due, data = row
+        kind, sequence_id, company_id, status, step, next_due, data, version = row
         return sequence_from_fields(
             {
                 "kind": kind,
@@ -210,6 +232,7 @@ class SqliteStateStore:
                 "step": step,
                 "next_due": next_due,
                 "data": json.loads(data),
+                "version": version,
             }
         )
 
@@ -222,12 +245,17 @@ class SqliteStateStore:
         )
         return None if row is None else self._sequence(row)
 
-    def put_sequence(self, record: SequenceRecord) -> None:
+    def put_sequence(self, record: SequenceRecord, *, expected_version: int | None = None) -> int:
         require_id(record.kind, record.id)
         fields = sequence_to_fields(record)
         with self._write() as db:
+            row = db.execute(
+                "SELECT version FROM sequences WHERE kind = ? AND id = ?", (record.kind, record.id)
+            ).fetchone()
+            version = 0 if row is None else int(row[0])
+            check_version(version, expected_version, record.kind, record.id)
             db.execute(
-                f"INSERT OR REPLACE INTO sequences ({self._SEQUENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO sequences ({self._SEQUENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     fields["kind"],
                     fields["id"],
@@ -236,8 +264,10 @@ class SqliteStateStore:
                     fields["step"],
                     fields["next_due"],
                     _dumps(fields["data"]),
+                    version + 1,
                 ),
             )
+            return version + 1
 
     def due_sequences(self, kind: str, by: date) -> Iterator[SequenceRecord]:
         """Active records of `kind` due on or before `by`, in (next_due, id) order, read a page at a time."""

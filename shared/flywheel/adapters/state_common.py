@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from flywheel.ports import SequenceRecord
+from flywheel.ports import SequenceRecord, StaleSequence
 
 DATE_TAG = "$date"
 DATETIME_TAG = "$datetime"
@@ -110,6 +111,17 @@ PENDING, DONE = "pending", "done"
 Decision = Literal["acquire", "done", "held", "reclaim"]
 
 
+def new_token() -> str:
+    """A holder's fencing token: unique per reservation, so a late worker's token never matches a new holder's."""
+    return uuid.uuid4().hex
+
+
+def check_version(stored: int, expected: int | None, kind: str, sequence_id: str) -> None:
+    """The compare of put_sequence's compare-and-set (None: an unconditional write)."""
+    if expected is not None and stored != expected:
+        raise StaleSequence(f"sequence {kind}/{sequence_id} is at version {stored}, not {expected}")
+
+
 def reservation_decision(stored_status: str | None, lease_until: datetime | None, now: datetime) -> Decision:
     """What `reserve` does about a key, given what is stored for it (None: nothing).
 
@@ -128,7 +140,8 @@ def reservation_decision(stored_status: str | None, lease_until: datetime | None
 
 
 def sequence_to_fields(record: SequenceRecord) -> dict[str, Any]:
-    """A SequenceRecord as flat fields; next_due as an ISO date string, so that string order is date order."""
+    """A SequenceRecord as flat fields; next_due as an ISO date string, so that string order is date order.
+    The version is the store's to set, not the caller's: it is left out here."""
     if isinstance(record.next_due, datetime) or not (record.next_due is None or isinstance(record.next_due, date)):
         raise TypeError(f"sequence {record.kind}/{record.id}: next_due must be a date or None")
     return {
@@ -152,6 +165,7 @@ def sequence_from_fields(fields: Mapping[str, Any]) -> SequenceRecord:
         step=int(fields["step"]),
         next_due=None if next_due is None else date.fromisoformat(str(next_due)),
         data=decode_mapping(fields.get("data") or {}),
+        version=int(fields.get("version") or 0),
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 # --- CRM level -------------------------------------------------------------------------------------------------
 
@@ -182,6 +182,15 @@ class RunRequest(BaseModel):
 
     as_of: date | None = None
     dry_run: bool = False
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_only(cls, value: Any, info: ValidationInfo) -> Any:
+        # lax pydantic reads "yes", "off" or 0 as booleans: a flag that decides whether HubSpot changes is JSON
+        # true or false, in every function's request
+        if info.field_name and cls.model_fields[info.field_name].annotation is bool and not isinstance(value, bool):
+            raise ValueError("JSON true or false only")
+        return value
 
 
 class RunResult(BaseModel):

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from flywheel.domain import segments
 from flywheel.domain.models import Action, Company, CrmRecord, RunRequest, RunResult
-from flywheel.mail.consent import may_email
+from flywheel.mail.consent import ConsentPolicy, may_email
 from flywheel.ports import Filter, SequenceRecord
 from flywheel.services.context import Ports
 from flywheel.services.effects import EffectExecutor, ExecutionReport
@@ -394,9 +394,10 @@ def _plan_reactivation_emails(ports: Ports, portal: _Portal, as_of: date, plan: 
         else:
             silent.append(record)
     contacts = contacts_of(ports, [r.company_id for r in silent])
+    consent = ConsentPolicy.from_settings(ports.settings)
     for record in silent:
         company = portal.companies[record.company_id]
-        consenting = [c for c in contacts.get(company.id, []) if may_email(c)]
+        consenting = [c for c in contacts.get(company.id, []) if may_email(c, consent)]
         emails = segments.reactivation_email_actions(
             company,
             date.fromisoformat(record.data["spell"]),
@@ -421,15 +422,13 @@ def _settle_created_deals(ports: Ports, portal: _Portal) -> int:
     that key again. Reclaiming it here, once its lease ran out, records the deal that HubSpot holds.
     """
     settled = 0
-    now = ports.clock.now()
-    lease = timedelta(seconds=ports.settings.effect_lease_seconds)
+    idempotency = ports.idempotency
     for deal_id, key in portal.recently_created:
         found = ports.state.lookup(key)
         if found is not None and found.status == "done":
             continue
-        reservation = ports.state.reserve(key, now=now, lease=lease)
-        if reservation.status in ("acquired", "reclaimed"):
-            ports.state.complete(key, {"id": deal_id, "reconciled": True}, now=now)
+        claim = idempotency.claim(key)
+        if claim.owned and idempotency.complete(claim, {"id": deal_id, "reconciled": True}):
             settled += 1
     return settled
 

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, cast
 
+from flywheel.config import require_coupon_secret
 from flywheel.domain import nurture as rules_of
 from flywheel.domain.models import Action, Company, Contact, CrmRecord, RunRequest, RunResult
 from flywheel.domain.nurture import Conversion, Enrolment, Send, Status
-from flywheel.mail.consent import may_email
+from flywheel.mail.consent import ConsentPolicy, may_email
 from flywheel.mail.templates import TEMPLATES
-from flywheel.ports import Filter, SequenceRecord
+from flywheel.ports import Filter, Reservation, SequenceRecord, StaleSequence
 from flywheel.services.context import Ports
 from flywheel.services.effects import EffectExecutor, ExecutionReport
 from flywheel.services.mapping import (
@@ -144,11 +145,19 @@ def merge(current: Enrolment | None, ours: Enrolment) -> Enrolment:
 
 
 def save(ports: Ports, enrolment: Enrolment) -> Enrolment:
-    stored = ports.state.get_sequence(KIND, enrolment.id)
-    merged = merge(None if stored is None else from_record(stored), enrolment)
-    if stored is None or to_record(merged) != stored:
-        ports.state.put_sequence(to_record(merged))
-    return merged
+    """Merge into what is stored and write it with compare-and-set: if another writer (the order webhook, a
+    concurrent run) stored a version since our read, read again and merge with that one."""
+    while True:
+        stored = ports.state.get_sequence(KIND, enrolment.id)
+        merged = merge(None if stored is None else from_record(stored), enrolment)
+        record = to_record(merged)
+        if stored is not None and replace(record, version=stored.version) == stored:
+            return merged
+        try:
+            ports.state.put_sequence(record, expected_version=0 if stored is None else stored.version)
+            return merged
+        except StaleSequence:
+            continue
 
 
 # --- the daily run ---------------------------------------------------------------------------------------------
@@ -170,6 +179,8 @@ class _Plan:
 
 def run(request: Request, ports: Ports) -> RunResult:
     as_of = request.as_of or ports.clock.today()
+    if not request.dry_run:
+        require_coupon_secret(ports.settings)
     return _DailyRun(ports, as_of, dry_run=request.dry_run, backfill=request.backfill).run()
 
 
@@ -181,6 +192,8 @@ class _DailyRun:
         self.backfill = backfill
         self.rules = ports.settings.nurture
         self.contract = ports.settings.portal
+        # suspension keys this run holds, by company: only this run may complete (or release) them
+        self.suspensions: dict[str, Reservation] = {}
 
     def run(self) -> RunResult:
         progress = self.ports.progress
@@ -208,7 +221,7 @@ class _DailyRun:
         updates = self._property_actions(plans)
         if updates:
             report.merge(EffectExecutor(self.ports).execute(updates))
-        self._complete_suspensions(plans)
+        self._settle_suspensions(plans, report)
         for plan in [*plans, *gone]:
             if plan.outcome is not None and plan.outcome != plan.enrolment:
                 plan.outcome = save(self.ports, plan.outcome)
@@ -299,8 +312,9 @@ class _DailyRun:
         if not company_ids:
             return {}
         consenting: dict[str, list[Contact]] = {}
+        consent = ConsentPolicy.from_settings(self.ports.settings)
         for company_id, contacts in contacts_of(self.ports, company_ids).items():
-            found = [contact for contact in contacts if may_email(contact)]
+            found = [contact for contact in contacts if may_email(contact, consent)]
             consenting[company_id] = found if self.rules.recipients == "all" else found[:1]
         return consenting
 
@@ -355,10 +369,11 @@ class _DailyRun:
         report = EffectExecutor(self.ports).execute([a for p in sending for a in p.actions])
         for plan in sending:
             assert plan.step is not None
+            # only confirmed messages count: an email whose outcome is unknown is not a step sent
             delivered = tuple(
-                (a.contact_id or "", str(report.results[a.key].get("message_id", "")))
+                (a.contact_id or "", str(report.results[a.key]["message_id"]))
                 for a in plan.actions
-                if a.key in report.results
+                if a.key in report.results and report.results[a.key].get("message_id")
             )
             if delivered:
                 plan.outcome = rules_of.record_send(
@@ -401,16 +416,25 @@ class _DailyRun:
 
     def _reserve_suspension(self, e: Enrolment) -> bool:
         """The account is suspended once per spell, even if two runs record the fifth step."""
-        key = rules_of.suspension_key(e.company_id, e.spell)
-        now = self.ports.clock.now()
-        lease = timedelta(seconds=self.ports.settings.effect_lease_seconds)
-        return self.ports.state.reserve(key, now=now, lease=lease).status in ("acquired", "reclaimed")
+        claim = self.ports.idempotency.claim(rules_of.suspension_key(e.company_id, e.spell))
+        if claim.owned:
+            self.suspensions[e.company_id] = claim
+        return claim.owned
 
-    def _complete_suspensions(self, plans: Sequence[_Plan]) -> None:
+    def _settle_suspensions(self, plans: Sequence[_Plan], report: ExecutionReport) -> None:
+        """Complete the suspensions this run made. One HubSpot refused is released, and its sequence is not
+        stored as completed: the next run records the fifth step again (its email is done, not resent) and
+        suspends then."""
+        idempotency = self.ports.idempotency
         for plan in plans:
-            if plan.outcome is not None and plan.outcome.status == "completed" and plan.enrolment.is_active:
-                key = rules_of.suspension_key(plan.outcome.company_id, plan.outcome.spell)
-                self.ports.state.complete(key, {"suspended_on": self.as_of.isoformat()}, now=self.ports.clock.now())
+            claim = self.suspensions.get(plan.enrolment.company_id)
+            if claim is None or plan.outcome is None or plan.outcome.status != "completed":
+                continue
+            if f"update_company:{plan.enrolment.company_id}" in report.refusals:
+                idempotency.release(claim)
+                plan.outcome = None
+            else:
+                idempotency.complete(claim, {"suspended_on": self.as_of.isoformat()})
 
     # --- reporting ---------------------------------------------------------------------------------------------
 

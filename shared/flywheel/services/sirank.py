@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from flywheel.domain.models import Action, CrmRecord, RunRequest, RunResult
 from flywheel.domain.sirank import OrderFact, is_dp_member, next_review, score
-from flywheel.ports import CrmError, Filter, StateStore
+from flywheel.ports import Filter, StateStore
 from flywheel.services.context import Ports
 from flywheel.services.mapping import parse_date, parse_number
 
@@ -641,9 +641,10 @@ class _Run:
                 if pending:
                     self.cp["in_flight"] = [company_id for company_id, _ in pending]
                     self._save()
-                    gone = self._write(pending)
+                    gone, refused = self._write(pending)
                 for company_id, changes in pending:
-                    if company_id not in gone:
+                    if company_id not in gone and company_id not in refused:
+                        # a refused value is not remembered as written: the next run tries it again
                         self._remember_written(companies_by_id[company_id], changes)
                 kept = {i: c.to_document() for i, c, _ in scored if i not in gone}
                 for chunk in _chunks(list(kept), STATE_CHUNK):
@@ -723,22 +724,15 @@ class _Run:
         if self.contract.retention_segment in changes:
             company.hs_segment = changes[self.contract.retention_segment]
 
-    def _write(self, updates: Sequence[tuple[str, Mapping[str, str]]]) -> set[str]:
-        """Batch update (100 a call); companies deleted in HubSpot meanwhile are left out. The ids gone."""
-        if not updates:
-            return set()
-        try:
-            self.crm.update_batch("companies", updates)
-            return set()
-        except CrmError as error:
-            if error.status != 404:
-                raise
-        ids = [company_id for company_id, _ in updates]
-        existing = {r.id for r in self.crm.read_batch("companies", ids, [self.contract.sirank])}
-        remaining = [(i, changes) for i, changes in updates if i in existing]
-        if remaining:
-            self.crm.update_batch("companies", remaining)
-        return set(ids) - existing
+    def _write(self, updates: Sequence[tuple[str, Mapping[str, str]]]) -> tuple[set[str], set[str]]:
+        """Batch update (100 a call): (ids deleted in HubSpot meanwhile, ids HubSpot refused for another reason).
+        Neither stops the run; refusals are counted with HubSpot's reason logged by the adapter."""
+        refusals = self.crm.update_batch("companies", updates)
+        gone = {r.record_id for r in refusals if r.status == 404}
+        refused = {r.record_id for r in refusals} - gone
+        if refused:
+            self._count("failed:update_company", len(refused))
+        return gone, refused
 
     # --- summary ---------------------------------------------------------------------------------------------
 
