@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-dates unit integration firestore-test lint typecheck bench clean
+.PHONY: install demo test test-dates chaos unit integration firestore-test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .flywheel .pytest_cache .mypy_cache .ruff_cache
+
+# 30 simulated days of every function on a faulty portal, triggers delivered twice, 20+ kill -9: exactly once?
+chaos: $(STAMP)
+	$(BIN)/python -m sandbox.chaos --days 30 --companies 150 --kills 20

@@ -14,6 +14,7 @@ import math
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -528,6 +529,12 @@ class _PortalHTTPServer(ThreadingHTTPServer):
         self.open_connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, _PortalRequestHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished mid-request (a killed function, a reset) is ordinary here, not a server bug."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_open_connections(self) -> None:
         with self.connections_lock:

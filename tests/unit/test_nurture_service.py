@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -590,3 +591,37 @@ def test_the_record_round_trips_through_the_store_shape() -> None:
     enrolment = record_send(enrolment, 2, START + timedelta(days=15), rules, coupon_code="SICOM-AB")
     ended = convert(enrolment, Conversion(START + timedelta(days=20), 10.5, "d1"), START + timedelta(days=21))
     assert nurture.from_record(nurture.to_record(ended)) == ended
+
+
+class OrderArrivesMeanwhile:
+    """The state store while an order, and its webhook ending the sequence, arrive between the daily run's read
+    of the sequence and its write of step 2."""
+
+    def __init__(self, world: World, company_id: str) -> None:
+        self.inner, self.world, self.company_id = world.state, world, company_id
+        self.order_id: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put_sequence(self, record: SequenceRecord, *, expected_version: int | None = None) -> int:
+        if self.order_id is None and record.company_id == self.company_id and record.step == 2:
+            self.order_id = self.world.order(self.company_id, sirank_seen=False)
+            event = {"objectId": int(self.order_id), "eventId": 1}
+            nurture.WEBHOOK([event], replace(self.world.ports, state=self.inner))
+        return self.inner.put_sequence(record, expected_version=expected_version)
+
+
+def test_a_daily_run_racing_the_order_webhook_never_brings_back_the_sequence_it_ended(world: World) -> None:
+    company_id = world.quiet_company(60)
+    world.run()
+    world.day(15)
+    racing = OrderArrivesMeanwhile(world, company_id)
+    world.ports = replace(world.ports, state=racing)
+
+    world.run()
+
+    assert racing.order_id is not None, "the race did not happen"
+    [record] = world.records(company_id)
+    assert (record.status, record.step) == ("converted", 2)  # ended by the order, the email sent kept on record
+    assert record.data["conversion"]["order_id"] == racing.order_id

@@ -19,6 +19,7 @@ from flywheel.adapters.ratelimit import (
     call_with_retries,
     parse_retry_after,
 )
+from flywheel.clock import RunBudget
 
 SPAN = WINDOW_SECONDS + SAFETY_MARGIN_SECONDS
 
@@ -240,7 +241,14 @@ def classify(error: Exception) -> Failure | None:
     return error.failure if isinstance(error, FailedAttempt) else None
 
 
-def run(request: Flaky, clock: FakeClock, *, repeat_safe: bool = True, max_retries: int = 6) -> str:
+def run(
+    request: Flaky,
+    clock: FakeClock,
+    *,
+    repeat_safe: bool = True,
+    max_retries: int = 6,
+    budget: RunBudget | None = None,
+) -> str:
     counted: list[int] = []
     try:
         return call_with_retries(
@@ -251,6 +259,7 @@ def run(request: Flaky, clock: FakeClock, *, repeat_safe: bool = True, max_retri
             sleep=clock.sleep,
             repeat_safe=repeat_safe,
             on_attempt=lambda: counted.append(1),
+            budget=budget,
         )
     finally:
         assert len(counted) == request.attempts  # every attempt is counted, the failed ones too
@@ -272,6 +281,30 @@ def test_a_create_under_a_server_error_is_tried_once_and_reported_as_transient()
     assert request.attempts == 1
     assert failed.value.attempts == 1
     assert failed.value.failure.transient
+
+
+def test_a_retry_that_would_wait_past_the_run_s_time_budget_is_not_made() -> None:
+    clock = FakeClock()
+    budget = RunBudget(monotonic=clock.monotonic)
+    budget.start(3.0)
+    request = Flaky(THROTTLED, THROTTLED)
+
+    with pytest.raises(RequestFailed) as failed:
+        run(request, clock, budget=budget)
+
+    # the first Retry-After (2 s) fits in the 3 s left; the second would end past the budget
+    assert clock.slept == [2.0]
+    assert request.attempts == 2
+    assert failed.value.out_of_time and failed.value.failure.transient
+
+
+def test_without_a_budget_retries_wait_as_long_as_the_policy_says() -> None:
+    clock = FakeClock()
+    budget = RunBudget(monotonic=clock.monotonic)
+    budget.start(None)
+
+    assert run(Flaky(THROTTLED, THROTTLED), clock, budget=budget) == "answer"
+    assert clock.slept == [2.0, 2.0]
 
 
 def test_a_call_that_keeps_failing_gives_up_after_the_last_retry() -> None:
