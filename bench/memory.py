@@ -19,9 +19,10 @@ import tracemalloc
 from datetime import date
 from pathlib import Path
 
+from bench import DAY
 from bench.synthetic import SyntheticCrm
 from flywheel.adapters.sqlite import SqliteStateStore
-from flywheel.clock import SystemClock
+from flywheel.clock import FixedClock
 from flywheel.config import Settings
 from flywheel.services import sirank
 from flywheel.services.context import Ports
@@ -41,12 +42,13 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--companies", type=int, default=100_000)
     parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--day", type=date.fromisoformat, default=DAY)
     args = parser.parse_args()
-    today = date.today()
+    today = args.day
     crm = SyntheticCrm(args.companies, today)
     with tempfile.TemporaryDirectory() as folder:
         state = SqliteStateStore(str(Path(folder) / "state.db"))
-        ports = Ports(crm=crm, state=state, mailer=object(), clock=SystemClock(), settings=Settings())  # type: ignore[arg-type]
+        ports = Ports(crm=crm, state=state, mailer=object(), clock=FixedClock.on(today), settings=Settings())  # type: ignore[arg-type]
         if args.tracemalloc:
             tracemalloc.start()
         started = time.perf_counter()

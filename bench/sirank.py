@@ -1,10 +1,13 @@
 """sirank_recalc on sandbox portals: HubSpot calls against their lower bound, wall time, memory.
 
-Scenarios
-- full: a fresh sandbox portal (in-process SandboxServer, rate limit off), the first full run on day D.
-- incremental: the day after, with 1% of the orders changed in HubSpot (amounts edited in bulk, new orders,
-  orders moved to closed-lost, orders deleted), one incremental run on D+1.
-- rate limited: the same two runs on a smaller portal with the sandbox enforcing 190 calls / 10 s and the
+Scenarios, on a fresh sandbox portal (in-process SandboxServer, rate limit off, real hubspot-api-client)
+- days: D full (first run), D+1 incremental (no order changed), D+2 full (the weekly run), then 1% of the orders
+  change in HubSpot (amounts edited in bulk, new orders, orders moved to closed-lost, orders deleted) and D+3
+  incremental, the run measured against the weekly full run; then a dry full run on D+3 checks that the
+  incremental run agrees with it on every company.
+- time: the portal's clock is pinned and Flywheel runs on a FixedClock; a day passes by advancing both (the
+  default 60-minute watermark lookback stays), so the bench never waits for real time.
+- rate limited: the same four runs on a second portal with the sandbox enforcing 190 calls / 10 s and the
   adapter limiting itself to the same; wall time against its floor (calls / 19 per second).
 - memory: a full run over a synthetic portal in a fresh process (bench.memory), 20,000 and 100,000 companies.
 
@@ -21,22 +24,28 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
+import time as wall_time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from bench import DAY
 from flywheel.adapters.hubspot import HubSpotCrm
+from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.sqlite import SqliteStateStore
-from flywheel.clock import SystemClock
+from flywheel.clock import FixedClock
 from flywheel.config import Settings
 from flywheel.domain.models import RunResult
+from flywheel.ports import StateStore
 from flywheel.services import sirank
 from flywheel.services.context import Ports
 from sandbox.server import SandboxServer
 
 RATE_LIMIT = 190
+RUN_AT = time(2, 30)  # Rome: when the nightly SiRank job runs
+CHANGES_AT = timedelta(hours=8)  # after a run, when the day's edits happen in HubSpot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,8 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--companies", type=int, default=20_000, help="companies of the main sandbox portal")
     group.add_argument("--rate-limited-companies", type=int, default=20_000, help="portal of the 190/10 s runs")
     group.add_argument("--memory-companies", type=int, nargs="*", default=[20_000, 100_000])
-    group.add_argument("--changed-share", type=float, default=0.01, help="share of orders changed before D+1")
+    group.add_argument("--changed-share", type=float, default=0.01, help="share of orders changed before D+3")
     group.add_argument("--seed", type=int, default=1)
+    group.add_argument("--day", type=date.fromisoformat, default=DAY, help="day D (portal and runs), ISO date")
 
 
 @dataclass
@@ -60,32 +70,32 @@ class Measured:
     bound_terms: str
 
 
-# Days pass in minutes here, so the watermark lookback (60 min by default, for HubSpot's search lag; the
-# sandbox's lag is off in the bench) is cut to one minute, and the bench waits that long between runs:
-# otherwise every run would re-read everything the previous runs wrote.
-LOOKBACK_MINUTES = 1
+class Days:
+    """One clock for Flywheel and the portal: a day passes for both at once, with no real waiting."""
+
+    def __init__(self, day: date) -> None:
+        self.clock = FixedClock(datetime.combine(day, RUN_AT, ZoneInfo("Europe/Rome")))
+
+    @property
+    def today(self) -> date:
+        return self.clock.today()
+
+    def advance(self, server: SandboxServer, by: timedelta) -> None:
+        self.clock.set(self.clock.now() + by)
+        server.store.clock.advance(by.total_seconds())
 
 
-def _settings() -> Settings:
-    settings = Settings()
-    settings.sirank.lookback_minutes = LOOKBACK_MINUTES
-    return settings
+def _ports(crm: HubSpotCrm, state: StateStore, days: Days) -> Ports:
+    return Ports(crm=crm, state=state, mailer=object(), clock=days.clock, settings=Settings())  # type: ignore[arg-type]
 
 
-def _ports(crm: HubSpotCrm, state: SqliteStateStore) -> Ports:
-    return Ports(crm=crm, state=state, mailer=object(), clock=SystemClock(), settings=_settings())  # type: ignore[arg-type]
-
-
-def _a_day_passes() -> None:
-    time.sleep(LOOKBACK_MINUTES * 60 + 2)
-
-
-def _timed_run(server: SandboxServer, crm: HubSpotCrm, state: SqliteStateStore, as_of: date, mode: str) -> Any:
+def _timed_run(server: SandboxServer, crm: HubSpotCrm, state: StateStore, days: Days, mode: str) -> Any:
     before = server.store.stats()
     calls_before = crm.calls_made
-    started = time.perf_counter()
-    result = sirank.run(sirank.Request(as_of=as_of, mode=mode), _ports(crm, state))  # type: ignore[arg-type]
-    wall = time.perf_counter() - started
+    started = wall_time.perf_counter()
+    request = sirank.Request(as_of=days.today, mode=mode)  # type: ignore[arg-type]
+    result = sirank.run(request, _ports(crm, state, days))
+    wall = wall_time.perf_counter() - started
     after = server.store.stats()
     by_endpoint = after["calls"]["by_endpoint"]
     previous = before["calls"]["by_endpoint"]
@@ -100,32 +110,26 @@ def _timed_run(server: SandboxServer, crm: HubSpotCrm, state: SqliteStateStore, 
     )
 
 
-def _order_deals(server: SandboxServer, crm: HubSpotCrm) -> tuple[list[str], dict[str, str], str, str]:
-    """Ids of the order deals (closed-won in an order pipeline) and, per deal, its pipeline; plus stage ids."""
+def _order_deals(server: SandboxServer, crm: HubSpotCrm) -> tuple[list[str], str, str]:
+    """Ids of the order deals (closed-won in an order pipeline), and the main pipeline's lost and won stage ids."""
     settings = Settings()
     pipelines = [p for p in crm.pipelines("deals") if p.label in settings.portal.order_pipelines]
+    pipeline_ids = {p.id for p in pipelines}
     won = {s.id for p in pipelines for s in p.stages if s.is_won}
-    orders: list[str] = []
-    pipeline_of: dict[str, str] = {}
-    with server.store._lock:  # a consistent read of the in-process portal, not an API call
-        for record in server.store._records["deals"].values():
-            if record.archived:
-                continue
-            if (
-                record.properties.get("pipeline") in {p.id for p in pipelines}
-                and record.properties.get("dealstage") in won
-            ):
-                orders.append(record.id)
-                pipeline_of[record.id] = record.properties["pipeline"]
+    orders = [
+        record.id
+        for record in server.store.all_records("deals")  # the in-process portal itself, not an API call
+        if record.properties.get("pipeline") in pipeline_ids and record.properties.get("dealstage") in won
+    ]
     main = pipelines[0]
     lost = next(s.id for s in main.stages if s.is_closed and not s.is_won)
     won_main = next(s.id for s in main.stages if s.is_won)
-    return orders, pipeline_of, lost, won_main
+    return orders, lost, won_main
 
 
 def _change_orders(server: SandboxServer, crm: HubSpotCrm, share: float, day: date, seed: int) -> dict[str, int]:
     """Change `share` of the orders as HubSpot users and integrations would, straight in the portal's store."""
-    orders, _pipeline_of, lost, won = _order_deals(server, crm)
+    orders, lost, won = _order_deals(server, crm)
     rng = random.Random(seed)
     picked = rng.sample(orders, max(1, round(len(orders) * share)))
     quarter = len(picked) // 4
@@ -143,7 +147,7 @@ def _change_orders(server: SandboxServer, crm: HubSpotCrm, share: float, day: da
         store.update_object("deals", deal, {"dealstage": lost})
     for deal in deleted:
         store.archive_object("deals", deal)
-    companies = [c for c in store._records["companies"] if not store._records["companies"][c].archived]
+    companies = [record.id for record in store.all_records("companies")]
     for _ in renewed:  # new orders of the day
         store.create_object(
             "deals",
@@ -160,9 +164,9 @@ def _change_orders(server: SandboxServer, crm: HubSpotCrm, share: float, day: da
 
 
 def _measure(
-    label: str, server: SandboxServer, crm: HubSpotCrm, state: SqliteStateStore, as_of: date, mode: str, orders: int
+    label: str, server: SandboxServer, crm: HubSpotCrm, state: StateStore, days: Days, mode: str, orders: int
 ) -> Measured:
-    result, wall, calls, sandbox_calls, limited = _timed_run(server, crm, state, as_of, mode)
+    result, wall, calls, sandbox_calls, limited = _timed_run(server, crm, state, days, mode)
     changed = result.summary["companies_changed"]
     if mode == "full":
         companies = result.summary["companies_scored"]
@@ -175,12 +179,21 @@ def _measure(
     return Measured(label, result, wall, calls, sandbox_calls, limited, bound, terms)
 
 
-def _main_portal(args: argparse.Namespace, rate_limit: int, companies: int) -> list[Measured]:
+@dataclass
+class PortalRuns:
+    measured: list[Measured]
+    disagreeing: int | None  # companies a full run on D+3 would still change; None when not checked
+
+
+ONE_DAY = timedelta(days=1)
+
+
+def _main_portal(args: argparse.Namespace, rate_limit: int, companies: int, check: bool) -> PortalRuns:
     """Day D: the first full run (every value written); D+1: the daily incremental; D+2: the weekly full run
     on a portal whose values are current; then 1% of the orders change; D+3: the incremental run measured."""
-    today = date.today()
+    days = Days(args.day)
     server = SandboxServer(
-        host="127.0.0.1", port=0, companies=companies, seed=args.seed, rate_limit=rate_limit, today=today
+        host="127.0.0.1", port=0, companies=companies, seed=args.seed, rate_limit=rate_limit, now=days.clock.now()
     )
     server.start()
     try:
@@ -188,28 +201,31 @@ def _main_portal(args: argparse.Namespace, rate_limit: int, companies: int) -> l
         with tempfile.TemporaryDirectory() as folder:
             state = SqliteStateStore(str(Path(folder) / "state.db"))
             orders = len(_order_deals(server, crm)[0])
-            day = today
-            measured = [_measure("full, day D (first run)", server, crm, state, day, "full", orders)]
-            day += timedelta(days=1)
-            _a_day_passes()
-            measured.append(_measure("incremental, D+1 (no order changed)", server, crm, state, day, "incremental", 0))
-            day += timedelta(days=1)
-            _a_day_passes()
-            measured.append(_measure("full, D+2 (weekly, values current)", server, crm, state, day, "full", orders))
-            day += timedelta(days=1)
-            _a_day_passes()
-            changes = _change_orders(server, crm, args.changed_share, day, args.seed)
+            measured = [_measure("full, day D (first run)", server, crm, state, days, "full", orders)]
+            days.advance(server, ONE_DAY)
+            measured.append(_measure("incremental, D+1 (no order changed)", server, crm, state, days, "incremental", 0))
+            days.advance(server, ONE_DAY)
+            measured.append(_measure("full, D+2 (weekly, values current)", server, crm, state, days, "full", orders))
+            days.advance(server, CHANGES_AT)
+            changes = _change_orders(server, crm, args.changed_share, days.today, args.seed)
+            days.advance(server, ONE_DAY - CHANGES_AT)
             label = f"incremental, D+3 ({sum(changes.values())} orders changed: " + ", ".join(
                 f"{n} {kind.replace('_', ' ')}" for kind, n in changes.items()
             )
-            measured.append(_measure(label + ")", server, crm, state, day, "incremental", 0))
-            return measured
+            measured.append(_measure(label + ")", server, crm, state, days, "incremental", 0))
+            return PortalRuns(measured, _disagreements(crm, days) if check else None)
     finally:
         server.stop()
 
 
-def _memory(companies: int, trace: bool) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench.memory", "--companies", str(companies)]
+def _disagreements(crm: HubSpotCrm, days: Days) -> int:
+    """Companies whose values a full run (dry, from scratch: no ledger) would still change after the incremental."""
+    request = sirank.Request(as_of=days.today, mode="full", dry_run=True)
+    return len(sirank.run(request, _ports(crm, MemoryStateStore(), days)).actions)
+
+
+def _memory(companies: int, day: date, trace: bool) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.memory", "--companies", str(companies), "--day", day.isoformat()]
     if trace:
         command.append("--tracemalloc")
     answer = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -218,9 +234,11 @@ def _memory(companies: int, trace: bool) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> str:
     lines = ["## sirank_recalc", ""]
-    unlimited = _main_portal(args, 0, args.companies)
+    main_portal = _main_portal(args, 0, args.companies, check=True)
+    unlimited = main_portal.measured
     lines += [
-        f"Sandbox portal of {args.companies:,} companies (seed {args.seed}), rate limit off, SQLite state store.",
+        f"Sandbox portal of {args.companies:,} companies (seed {args.seed}, day D {args.day}), rate limit off, "
+        "SQLite state store; portal clock pinned and advanced a day at a time, Flywheel on a FixedClock.",
         "",
         "| run | calls (adapter) | calls (sandbox) | lower bound | ratio | wall s | scored | changed | summary |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -228,10 +246,14 @@ def run(args: argparse.Namespace) -> str:
     for m in unlimited:
         lines.append(_row(m))
     first_full, _, weekly_full, incremental = unlimited
+    share = incremental.calls / weekly_full.calls
     lines += [
         "",
-        f"Incremental (D+3) / full calls: {incremental.calls / weekly_full.calls:.2%} of the weekly full run, "
-        f"{incremental.calls / first_full.calls:.2%} of the first full run.",
+        f"Incremental (D+3) / full calls: {incremental.calls} / {weekly_full.calls} = {share:.2%} of the weekly full "
+        f"run ({incremental.calls / first_full.calls:.2%} of the first full run); target < 2%: "
+        f"{'met' if share < 0.02 else 'NOT met'}.",
+        f"Agreement: a dry full run on D+3 would change {main_portal.disagreeing} companies "
+        f"({'the incremental run agrees with it on every company' if main_portal.disagreeing == 0 else 'DISAGREES'}).",
         "",
     ]
     for m in unlimited:
@@ -241,7 +263,7 @@ def run(args: argparse.Namespace) -> str:
         }
         lines.append(f"  - counters: `{json.dumps(counters)}`")
         lines.append(f"  - sandbox calls by endpoint: `{json.dumps(m.result.summary['sandbox_calls_by_endpoint'])}`")
-    limited = _main_portal(args, RATE_LIMIT, args.rate_limited_companies)
+    limited = _main_portal(args, RATE_LIMIT, args.rate_limited_companies, check=False).measured
     lines += [
         "",
         f"Rate limited: portal of {args.rate_limited_companies:,} companies, sandbox limit {RATE_LIMIT}/10 s, "
@@ -259,7 +281,7 @@ def run(args: argparse.Namespace) -> str:
     lines += ["", "Peak memory of a full run (synthetic portal, fresh process, `python -m bench.memory`):", ""]
     lines += ["| companies | deals | orders | wall s | peak resident MB |", "|---|---|---|---|---|"]
     for companies in args.memory_companies:
-        figures = _memory(companies, trace=False)
+        figures = _memory(companies, args.day, trace=False)
         lines.append(
             f"| {figures['companies']:,} | {figures['deals']:,} | {figures['orders']:,} | "
             f"{figures['wall_seconds']} | {figures['peak_resident_mb']} |"

@@ -1,13 +1,33 @@
-"""The Cloud Functions entry module: deploy this folder (plus the flywheel package) with --entry-point NAME."""
+"""The Cloud Functions entry module: one HTTP entry point per function of the registry, and FUNCTION_webhook for
+each one HubSpot calls. Deploy this folder (plus the flywheel package) with --entry-point NAME; `flywheel
+functions` lists the names and python -m infra.bundle prints the deploy lines.
 
-from cold_segment import cold_segment, cold_segment_webhook
-from nurture_step import nurture_step, nurture_step_webhook
-from sirank_recalc import sirank_recalc
+Run body: {as_of?, dry_run?, ...the function's own fields}; webhooks: HubSpot's events, signed (v3).
+"""
 
-__all__ = [
-    "cold_segment",
-    "cold_segment_webhook",
-    "nurture_step",
-    "nurture_step_webhook",
-    "sirank_recalc",
-]
+from collections.abc import Callable
+from typing import Any
+
+import flask
+import functions_framework
+from _entry import run, webhook
+
+from flywheel.services.registry import FUNCTIONS
+
+
+def _entry_point(name: str, function: str, handle: Callable[[str, flask.Request], Any]) -> Callable[..., Any]:
+    def entry(request: flask.Request) -> Any:
+        return handle(function, request)
+
+    # functions-framework registers an entry point under its function's name
+    entry.__name__ = entry.__qualname__ = name
+    return functions_framework.http(entry)
+
+
+__all__: list[str] = []
+for _spec in FUNCTIONS:
+    globals()[_spec.name] = _entry_point(_spec.name, _spec.name, run)
+    __all__.append(_spec.name)
+    if _spec.webhook is not None:
+        globals()[f"{_spec.name}_webhook"] = _entry_point(f"{_spec.name}_webhook", _spec.name, webhook)
+        __all__.append(f"{_spec.name}_webhook")

@@ -11,7 +11,6 @@ Never in it: the sandbox portal, tests, caches, virtualenvs. The deploy commands
 from __future__ import annotations
 
 import argparse
-import ast
 import shutil
 import sys
 import tomllib
@@ -19,6 +18,8 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from flywheel.services.registry import entry_points
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path("build/functions-bundle")
@@ -66,21 +67,6 @@ def runtime_requirements(pyproject: Path) -> list[str]:
     if not isinstance(dependencies, list) or not all(isinstance(item, str) for item in dependencies):
         raise BundleError(f"{pyproject}: [project].dependencies must be a list of strings")
     return list(dependencies)
-
-
-def entry_points(main_module: Path) -> list[str]:
-    """The names in main.py's `__all__`, read from its syntax tree: importing it here would need the runtime."""
-    tree = ast.parse(main_module.read_text(encoding="utf-8"), filename=str(main_module))
-    for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and any(isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets)
-            and isinstance(node.value, ast.List | ast.Tuple)
-        ):
-            names = [element.value for element in node.value.elts if isinstance(element, ast.Constant)]
-            if all(isinstance(name, str) for name in names) and len(names) == len(node.value.elts):
-                return [str(name) for name in names]
-    raise BundleError(f"{main_module}: no literal __all__ listing the entry points")
 
 
 def _excluded(path: Path) -> bool:
@@ -131,7 +117,7 @@ def build(out: Path = DEFAULT_OUT, *, root: Path = ROOT, make_zip: bool = False)
     package_dir = root / "shared" / "flywheel"
     if (functions_dir / "flywheel").exists():
         raise BundleError(f"{functions_dir}/flywheel would collide with the flywheel package in the bundle")
-    names = entry_points(functions_dir / "main.py")
+    names = entry_points()
     requirements = runtime_requirements(root / "pyproject.toml")
 
     _prepare_out(out, root)

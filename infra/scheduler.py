@@ -25,6 +25,7 @@ from google.protobuf import duration_pb2, field_mask_pb2
 
 from flywheel.config import Settings
 from flywheel.http import TOKEN_HEADER
+from flywheel.services.registry import functions
 
 TIME_ZONE = "Europe/Rome"
 
@@ -39,19 +40,17 @@ class JobSpec:
 
 
 def job_specs(settings: Settings) -> list[JobSpec]:
-    """The schedule: SiRank first each night, since the retention functions read what it writes."""
-    full_run_cron_weekday = (settings.sirank.full_run_weekday + 1) % 7  # Python Monday=0, cron Sunday=0
+    """One job per schedule of each function in the registry."""
     return [
-        JobSpec("flywheel-sirank-recalc-daily", "sirank_recalc", "30 2 * * *", "SiRank, incremental"),
         JobSpec(
-            "flywheel-sirank-recalc-weekly-full",
-            "sirank_recalc",
-            f"0 1 * * {full_run_cron_weekday}",
-            "SiRank, full run that rebuilds the order ledger",
-            {"mode": "full"},
-        ),
-        JobSpec("flywheel-cold-segment-daily", "cold_segment", "0 6 * * *", "Wake Up pipeline and recontact tasks"),
-        JobSpec("flywheel-nurture-step-daily", "nurture_step", "0 8 * * *", "Lukewarm 5-email sequence"),
+            f"flywheel-{spec.name.replace('_', '-')}-{schedule.job}",
+            spec.name,
+            schedule.cron(),
+            schedule.description,
+            dict(schedule.body),
+        )
+        for spec in functions().values()
+        for schedule in spec.schedules(settings)
     ]
 
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from statistics import median
+from typing import Any
 
 from sandbox import schema
 from sandbox.generator import ROME, BuyerProfile, GeneratedPortal, business_seconds, money
@@ -61,6 +62,23 @@ def daily_order_chance(interval_days: float, days_since_last: int | None) -> flo
     else:
         chance = LOST_DAILY_CHANCE
     return min(chance, MAX_DAILY_CHANCE)
+
+
+def place(store: Any, order: NewOrder) -> str:
+    """Create the order's deal in the portal (as the e-commerce site or a rep would), with its associations."""
+    properties = {
+        "dealname": order.dealname,
+        "amount": order.amount,
+        "closedate": order.closedate,
+        "pipeline": order.pipeline,
+        "dealstage": order.dealstage,
+    }
+    if order.owner_id:
+        properties["hubspot_owner_id"] = order.owner_id
+    links = [("companies", order.company_id)]
+    if order.contact_id:
+        links.append(("contacts", order.contact_id))
+    return str(store.create_object("deals", properties, links))
 
 
 def orders_for_day(portal: GeneratedPortal, day: date, seed: int, already_placed: Mapping[str, date]) -> list[NewOrder]:

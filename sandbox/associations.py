@@ -1,9 +1,14 @@
 """Object types and HubSpot-defined association type ids known to the sandbox.
 
 The ids in DEFAULT_TYPE_IDS are the ones HubSpot documents for the unlabeled (default) association between two
-standard objects; PRIMARY_TYPE_IDS are the "primary company" labels. Pairs HubSpot does not document for us
-(carts with contacts, companies and line items) get sandbox-assigned ids from the 900 range, so that every pair
-the sandbox accepts has one stable default id in both directions.
+standard objects ("Associate records", v4 associations guide, association type IDs); PRIMARY_TYPE_IDS are the
+"primary" labels. HubSpot documents no association between carts and companies, which the generated portal uses
+(a cart belongs to the customer): that pair gets sandbox-assigned ids far above any HubSpot id, so that every pair
+the sandbox accepts has one stable default id in both directions and none is mistaken for a real one.
+
+The HubSpot adapter keeps its own table (flywheel.adapters.hubspot.DEFAULT_ASSOCIATION_TYPE_IDS) on purpose, so
+that the sandbox checks the adapter instead of echoing it; tests/integration/test_crm_contract.py pins both to
+HubSpot's documented ids.
 """
 
 from __future__ import annotations
@@ -43,54 +48,57 @@ SINGULAR: dict[str, str] = {
 }
 
 DEFAULT_TYPE_IDS: dict[tuple[str, str], int] = {
-    ("contacts", "companies"): 279,
     ("companies", "contacts"): 280,
-    ("deals", "contacts"): 3,
-    ("contacts", "deals"): 4,
-    ("deals", "companies"): 341,
     ("companies", "deals"): 342,
-    ("tasks", "companies"): 192,
     ("companies", "tasks"): 191,
-    ("tasks", "contacts"): 204,
-    ("contacts", "tasks"): 203,
-    ("tasks", "deals"): 216,
-    ("deals", "tasks"): 215,
-    ("notes", "companies"): 190,
     ("companies", "notes"): 189,
-    ("notes", "contacts"): 202,
-    ("contacts", "notes"): 201,
-    ("notes", "deals"): 214,
-    ("deals", "notes"): 213,
-    ("calls", "companies"): 182,
     ("companies", "calls"): 181,
-    ("calls", "contacts"): 194,
-    ("contacts", "calls"): 193,
-    ("calls", "deals"): 206,
-    ("deals", "calls"): 205,
-    ("emails", "companies"): 186,
     ("companies", "emails"): 185,
-    ("emails", "contacts"): 198,
-    ("contacts", "emails"): 197,
-    ("emails", "deals"): 210,
-    ("deals", "emails"): 209,
-    ("meetings", "companies"): 188,
     ("companies", "meetings"): 187,
-    ("meetings", "contacts"): 200,
+    ("contacts", "companies"): 279,
+    ("contacts", "deals"): 4,
+    ("contacts", "tasks"): 203,
+    ("contacts", "notes"): 201,
+    ("contacts", "calls"): 193,
+    ("contacts", "emails"): 197,
     ("contacts", "meetings"): 199,
-    ("meetings", "deals"): 212,
+    ("contacts", "carts"): 587,
+    ("deals", "companies"): 341,
+    ("deals", "contacts"): 3,
+    ("deals", "tasks"): 215,
+    ("deals", "notes"): 213,
+    ("deals", "calls"): 205,
+    ("deals", "emails"): 209,
     ("deals", "meetings"): 211,
-    ("line_items", "deals"): 20,
     ("deals", "line_items"): 19,
+    ("deals", "carts"): 1346,
+    ("tasks", "companies"): 192,
+    ("tasks", "contacts"): 204,
+    ("tasks", "deals"): 216,
+    ("notes", "companies"): 190,
+    ("notes", "contacts"): 202,
+    ("notes", "deals"): 214,
+    ("calls", "companies"): 182,
+    ("calls", "contacts"): 194,
+    ("calls", "deals"): 206,
+    ("emails", "companies"): 186,
+    ("emails", "contacts"): 198,
+    ("emails", "deals"): 210,
+    ("meetings", "companies"): 188,
+    ("meetings", "contacts"): 200,
+    ("meetings", "deals"): 212,
+    ("line_items", "deals"): 20,
+    ("line_items", "carts"): 591,
+    ("carts", "contacts"): 586,
+    ("carts", "deals"): 1347,
+    ("carts", "line_items"): 590,
     # Sandbox-assigned (see the module docstring).
-    ("carts", "contacts"): 901,
-    ("contacts", "carts"): 902,
-    ("carts", "companies"): 903,
-    ("companies", "carts"): 904,
-    ("carts", "line_items"): 905,
-    ("line_items", "carts"): 906,
-    ("carts", "deals"): 907,
-    ("deals", "carts"): 908,
+    ("carts", "companies"): 90_001,
+    ("companies", "carts"): 90_002,
 }
+
+# The pairs above that HubSpot does not document.
+SANDBOX_ASSIGNED_PAIRS: frozenset[tuple[str, str]] = frozenset({("carts", "companies"), ("companies", "carts")})
 
 PRIMARY_TYPE_IDS: dict[tuple[str, str], int] = {
     ("contacts", "companies"): 1,

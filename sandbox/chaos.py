@@ -41,8 +41,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from sandbox.generator import GeneratedPortal
 
 ROME = ZoneInfo("Europe/Rome")
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +57,6 @@ COUPON_SECRET = "chaos-coupon-secret-of-at-least-32-chars"
 # later deliveries move the clock past the 600 s lease, so a killed holder's keys can be taken over
 RETRY_STEP = timedelta(minutes=11)
 MAX_ATTEMPTS = 12
-RUNS_FIRST = ("sirank_recalc",)
 
 
 @dataclass
@@ -109,7 +111,7 @@ def worker(target: str, instant: str, body: str, headers: str) -> int:
     from flywheel.clock import FixedClock
 
     reset_instance(clock=FixedClock(datetime.fromisoformat(instant)))
-    client = create_app(target=target, source=str(MAIN)).test_client()
+    client = create_app(target=target, source=str(MAIN)).test_client()  # type: ignore[no-untyped-call]
     print("ready", flush=True)  # the harness may kill from here on: the request is about to run
     response = client.post("/", data=body.encode(), headers=json.loads(headers))
     print(json.dumps({"status": response.status_code, "body": response.get_json(silent=True)}), flush=True)
@@ -166,13 +168,11 @@ class Play:
 
     def play(self) -> World:
         from flywheel.config import load_settings
-        from flywheel.demo import is_due
-        from flywheel.services.registry import functions
-        from sandbox.activity import orders_for_day
+        from flywheel.services.registry import due_on
+        from sandbox.activity import orders_for_day, place
 
-        full_weekday = load_settings().sirank.full_run_weekday
-        specs = sorted(functions().values(), key=lambda spec: (spec.name not in RUNS_FIRST, spec.name))
-        portal = self.server.store.generated
+        settings = load_settings()
+        portal = cast("GeneratedPortal", self.server.store.generated)  # the harness's portal is a generated one
         placed: dict[str, date] = {}
         if self.chaos:
             self.server.store.configure(
@@ -183,24 +183,23 @@ class Play:
             )
         for offset in range(self.plan.days):
             day = self.plan.start + timedelta(days=offset)
-            self.server.store.clock.pin(at(day, clock_time(5, 0)))
+            self.server.store.clock.pin(at(day, clock_time(0, 5)))
             for order in orders_for_day(portal, day, self.plan.seed, placed):
-                deal_id = self._place(order)
+                deal_id = place(self.server.store, order)
                 placed[order.company_id] = day
                 self.event_serial += 1
                 event = {
                     "eventId": self.event_serial,
                     "subscriptionId": 1,
                     "portalId": 1,
-                    "occurredAt": int(at(day, clock_time(5, 0)).timestamp() * 1000),
+                    "occurredAt": int(at(day, clock_time(0, 5)).timestamp() * 1000),
                     "subscriptionType": "deal.creation",
                     "objectId": int(deal_id),
                 }
                 self.world.webhook_events.add(str(self.event_serial))
-                self._deliver_webhook("nurture_step_webhook", [event], at(day, clock_time(5, 10)))
-            for spec in specs:
-                if is_due(spec, day, full_weekday):
-                    self._deliver_scheduled(spec.name, day)
+                self._deliver_webhook("nurture_step_webhook", [event], at(day, clock_time(0, 10)))
+            for spec, schedule in due_on(day, settings):
+                self._deliver_scheduled(spec.name, schedule, day)
             progress = f"{'chaos' if self.chaos else 'reference'}: day {offset + 1}/{self.plan.days}"
             print(f"{progress}, {self.world.processes} processes, {self.world.kills} killed", file=sys.stderr)
         self.server.store.configure(throttle_rate=0, fault_rate=0, reset_rate=0, latency_ms=0)
@@ -208,32 +207,17 @@ class Play:
         self._collect()
         return self.world
 
-    def _place(self, order: Any) -> str:
-        properties = {
-            "dealname": order.dealname,
-            "amount": order.amount,
-            "closedate": order.closedate,
-            "pipeline": order.pipeline,
-            "dealstage": order.dealstage,
-        }
-        if order.owner_id:
-            properties["hubspot_owner_id"] = order.owner_id
-        links = [("companies", order.company_id)]
-        if order.contact_id:
-            links.append(("contacts", order.contact_id))
-        return str(self.server.store.create_object("deals", properties, links))
-
     # --- deliveries ------------------------------------------------------------------------------------------
 
-    def _deliver_scheduled(self, function: str, day: date) -> None:
-        scheduled = at(day, clock_time(6, 0))
+    def _deliver_scheduled(self, function: str, schedule: Any, day: date) -> None:
+        scheduled = at(day, schedule.at)
         headers = {
             "Content-Type": "application/json",
             "X-Flywheel-Token": API_TOKEN,
-            "X-CloudScheduler-JobName": f"flywheel-{function.replace('_', '-')}",
+            "X-CloudScheduler-JobName": f"flywheel-{function.replace('_', '-')}-{schedule.job}",
             "X-CloudScheduler-ScheduleTime": scheduled.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         }
-        body = json.dumps({"as_of": day.isoformat()})
+        body = json.dumps({"as_of": day.isoformat(), **schedule.body})
         self._deliver(function, body, lambda _moment: headers, scheduled)
 
     def _deliver_webhook(self, target: str, events: list[dict[str, Any]], moment: datetime) -> None:

@@ -27,10 +27,12 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sandbox import schema
+
+T = TypeVar("T")
 
 ROME = ZoneInfo("Europe/Rome")
 HISTORY_DAYS = 1826  # orders go back five years before `today`
@@ -208,15 +210,15 @@ def money(value: float) -> str:
     return text or "0"
 
 
-class _Weighted:
+class _Weighted(Generic[T]):
     """A weighted choice, with the cumulative weights computed once (random.choices redoes them every call)."""
 
-    def __init__(self, weights: Mapping[Any, float]) -> None:
+    def __init__(self, weights: Mapping[T, float]) -> None:
         self.population = list(weights)
         self.cumulative = list(itertools.accumulate(weights.values()))
         self.total = self.cumulative[-1]
 
-    def pick(self, rng: random.Random) -> Any:
+    def pick(self, rng: random.Random) -> T:
         return self.population[bisect.bisect(self.cumulative, rng.random() * self.total)]
 
 

@@ -28,15 +28,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sandbox import associations as assoc
 from sandbox.clock import PortalClock, parse_instant
-from sandbox.store import (
-    MAX_BATCH_INPUTS,
-    MAX_LIST_LIMIT,
-    PortalError,
-    PortalStore,
-    bad_request,
-    batch_envelope,
-    batch_error,
-)
+from sandbox.errors import PortalError, bad_request, batch_envelope, batch_error
+from sandbox.limits import MAX_BATCH_INPUTS, MAX_LIST_LIMIT
+from sandbox.store import PortalStore
 
 Query = dict[str, list[str]]
 Response = tuple[int, Any]
@@ -752,7 +746,8 @@ class SandboxServer:
         )
         self._httpd = _PortalHTTPServer((host, port), self.store, token)
         bound_host, bound_port = self._httpd.server_address[:2]
-        self.url = f"http://{bound_host}:{bound_port}"
+        host_text = bound_host.decode() if isinstance(bound_host, bytes) else bound_host
+        self.url = f"http://{host_text}:{bound_port}"
         self._thread: threading.Thread | None = None
 
     def start(self) -> SandboxServer:

@@ -12,10 +12,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
 
 from flywheel.clock import RunBudget, SystemClock
-
-# ConfigurationError lives in config, so that services may raise it without importing bootstrap; re-exported here
-from flywheel.config import ConfigurationError as ConfigurationError
 from flywheel.config import Settings, load_settings
+from flywheel.errors import ConfigurationError
 from flywheel.ports import Clock, Crm, Mailer, StateStore
 from flywheel.services.context import Ports, ProgressFn
 

@@ -16,7 +16,9 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from flywheel.bootstrap import instance
-from flywheel.runner import EXIT_BAD_INPUT, SETTINGS_ERRORS, describe, failure_of, run_function, settings_error
+from flywheel.config import load_settings
+from flywheel.errors import EXIT_BAD_INPUT
+from flywheel.runner import SETTINGS_ERRORS, describe, failure_of, run_function, settings_error
 from flywheel.services.registry import UnknownFunction, functions, get
 
 
@@ -38,8 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         return _config(markdown=args.markdown)
     if args.command == "functions":
+        settings = load_settings()
         for name, spec in functions().items():
-            print(f"{name}\t{spec.cadence}\t{(spec.module.__doc__ or '').strip().splitlines()[0]}")
+            when = ", ".join(f"{s.cron()} ({s.job})" for s in spec.schedules(settings))
+            print(f"{name}\t{when}\t{spec.summary}")
         return 0
     parser.print_help()
     return EXIT_BAD_INPUT
@@ -175,7 +179,7 @@ def _union_members(annotation: Any) -> tuple[Any, ...]:
 
 
 def _config(*, markdown: bool) -> int:
-    from flywheel.config import load_settings, reference
+    from flywheel.config import reference
 
     rows = reference(load_settings())
     if markdown:

@@ -14,10 +14,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-class ConfigurationError(ValueError):
-    """A setting names something Flywheel cannot build (an unknown state or mailer URL, say), or a secret a run
-    needs is missing or too weak. The message names the setting, never a secret's value."""
+from flywheel.errors import ConfigurationError
 
 
 class PortalContract(BaseModel):

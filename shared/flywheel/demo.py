@@ -22,11 +22,10 @@ from flywheel.clock import FixedClock, SystemClock
 from flywheel.config import load_settings
 from flywheel.domain.models import RunResult
 from flywheel.runner import run_function
-from flywheel.services.registry import FunctionSpec, functions
+from flywheel.services.registry import due_on
 
-RUNS_FIRST = frozenset({"sirank_recalc"})
-ORDERS_TIME = clock_time(5, 0)
-RUN_TIME = clock_time(6, 0)
+# the day's orders are in HubSpot before the night's first scheduled run
+ORDERS_TIME = clock_time(0, 5)
 
 
 @dataclass
@@ -52,15 +51,6 @@ class FunctionTally:
         self.last_day = result.as_of
 
 
-def is_due(spec: FunctionSpec, day: date, settings_full_weekday: int) -> bool:
-    """The demo runs a day at a time: hourly and daily functions run every day, the others on their day."""
-    if spec.cadence == "weekly":
-        return day.weekday() == settings_full_weekday
-    if spec.cadence == "monthly":
-        return day.day == 1
-    return True
-
-
 def run_demo(
     *,
     companies: int = 3000,
@@ -70,14 +60,14 @@ def run_demo(
     start: date | None = None,
 ) -> int:
     """Play `days` days from `start` (default: today). Flywheel's clock and the portal's walk through the days
-    together: each morning the day's orders land at 05:00 and the functions run at 06:00, Rome time."""
-    from sandbox.activity import orders_for_day
+    together: the day's orders land just after midnight, then each function runs at its schedule's time (Rome)."""
+    from sandbox.activity import orders_for_day, place
     from sandbox.generator import generate_portal
     from sandbox.server import SandboxServer
 
     timezone = load_settings().timezone
     start = start or SystemClock(timezone).today()
-    clock = FixedClock.on(start, timezone, at=RUN_TIME)
+    clock = FixedClock.on(start, timezone, at=ORDERS_TIME)
     work = Path(workdir)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -96,8 +86,6 @@ def run_demo(
         )
         instance = Instance(settings)
         portal = server.store.generated or generate_portal(companies, seed, start)
-        # the same order as the production schedule: SiRank at night, then the functions that read what it wrote
-        specs = dict(sorted(functions().items(), key=lambda item: (item[0] not in RUNS_FIRST, item[0])))
         tallies: dict[str, FunctionTally] = defaultdict(FunctionTally)
         placed: dict[str, date] = {}
         new_orders = 0
@@ -106,31 +94,16 @@ def run_demo(
             day = start + timedelta(days=offset)
             server.store.clock.pin(FixedClock.on(day, timezone, at=ORDERS_TIME).now())
             for order in orders_for_day(portal, day, seed, placed):
-                properties = {
-                    "dealname": order.dealname,
-                    "amount": order.amount,
-                    "closedate": order.closedate,
-                    "pipeline": order.pipeline,
-                    "dealstage": order.dealstage,
-                }
-                if order.owner_id:
-                    properties["hubspot_owner_id"] = order.owner_id
-                links = [("companies", order.company_id)]
-                if order.contact_id:
-                    links.append(("contacts", order.contact_id))
-                server.store.create_object("deals", properties, links)
+                place(server.store, order)
                 placed[order.company_id] = day
                 new_orders += 1
-            clock.set(FixedClock.on(day, timezone, at=RUN_TIME).now())
-            server.store.clock.pin(clock.now())
-            ports = instance.ports(clock=clock)
-            for name, spec in specs.items():
-                if not is_due(spec, day, settings.sirank.full_run_weekday):
-                    continue
-                request = spec.request_model.model_validate({"as_of": day})
+            for spec, schedule in due_on(day, settings):
+                clock.set(FixedClock.on(day, timezone, at=schedule.at).now())
+                server.store.clock.pin(clock.now())
+                request = spec.request_model.model_validate({"as_of": day, **schedule.body})
                 t0 = time.monotonic()
-                result = run_function(name, request, ports)
-                tallies[name].add(result, time.monotonic() - t0, spec.summary_totals)
+                result = run_function(spec.name, request, instance.ports(clock=clock))
+                tallies[spec.name].add(result, time.monotonic() - t0, spec.summary_totals)
             progress(offset + 1, days, day, tallies, new_orders, time.monotonic() - began)
         if sys.stderr.isatty():
             sys.stderr.write("\n")

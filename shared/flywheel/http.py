@@ -18,11 +18,10 @@ from urllib.parse import urlsplit
 from flywheel.bootstrap import Instance, instance
 from flywheel.config import Settings
 from flywheel.domain.models import RunResult
+from flywheel.errors import BadInput, PayloadTooLarge
 from flywheel.ports import Reservation
 from flywheel.runner import (
     SETTINGS_ERRORS,
-    BadRequest,
-    PayloadTooLarge,
     Unauthorized,
     bounded,
     failure_of,
@@ -103,7 +102,7 @@ def _run(function: str, request: HttpRequest, inst: Instance) -> Response:
     except BaseException:
         _release(ports, [claim] if claim else [])
         raise
-    transient = _transient_failures(result.summary)
+    transient = result.report.transient_failures
     if claim:
         if transient:
             _release(ports, [claim])
@@ -152,6 +151,11 @@ def _webhook(function: str, target: str, request: HttpRequest, inst: Instance) -
         # whatever went wrong, HubSpot's retry must find the events free, never "already done"
         _release(ports, claims)
         raise
+    if result is not None and result.report.transient_failures:
+        # an effect of these events may not have happened: HubSpot's retry processes them again (the effects
+        # themselves are keyed, so what did happen is found, not repeated)
+        _release(ports, claims)
+        return _render(result), 503
     for claim in claims:
         if not ports.idempotency.complete(claim, {"processed": True}):
             log.warning("%s: webhook key %s was taken over before it completed", function, claim.key)
@@ -200,15 +204,6 @@ def _authorise(request: HttpRequest, settings: Settings) -> None:
     )
 
 
-def _transient_failures(summary: dict[str, Any]) -> int:
-    """Effects whose outcome is unknown (HubSpot 5xx after retries): a 503 makes the scheduler retry the run,
-    which reconciles them first."""
-    effects = summary.get("effects")
-    if not isinstance(effects, dict):
-        return 0
-    return sum(int(n) for outcome, n in effects.items() if str(outcome).startswith("failed_transient"))
-
-
 def _release(ports: Ports, claims: list[Reservation]) -> None:
     for claim in claims:
         try:
@@ -250,7 +245,7 @@ def _scheduler_trigger_key(function: str, request: HttpRequest) -> str | None:
     if not job or not scheduled:
         return None
     if len(job) > _MAX_TRIGGER_HEADER or len(scheduled) > _MAX_TRIGGER_HEADER:
-        raise BadRequest("X-CloudScheduler-* headers too long")
+        raise BadInput("X-CloudScheduler-* headers too long")
     return f"trigger:{function}:{job}:{scheduled}"
 
 
@@ -259,7 +254,7 @@ def _read_body(request: HttpRequest) -> bytes:
     declared = str(request.headers.get("Content-Length") or "").strip()
     if declared:
         if not (declared.isascii() and declared.isdigit()):
-            raise BadRequest("malformed Content-Length header")
+            raise BadInput("malformed Content-Length header")
         if len(declared) > 12 or int(declared) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
     chunks: list[bytes] = []
@@ -280,14 +275,14 @@ def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except RecursionError:
-        raise BadRequest("the body is nested too deeply") from None
+        raise BadInput("the body is nested too deeply") from None
     except UnicodeDecodeError:
-        raise BadRequest("the body is not UTF-8 text") from None
+        raise BadInput("the body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
-        raise BadRequest(f"the body is not valid JSON: {error.msg}") from None
+        raise BadInput(f"the body is not valid JSON: {error.msg}") from None
     except ValueError:
         # an integer of more digits than Python converts (sys.get_int_max_str_digits)
-        raise BadRequest("the body holds a number too large to read") from None
+        raise BadInput("the body holds a number too large to read") from None
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
@@ -295,7 +290,7 @@ def _json_object(raw: bytes) -> dict[str, Any]:
         return {}
     body = _json(raw)
     if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
+        raise BadInput("the body must be a JSON object")
     return body
 
 

@@ -12,11 +12,12 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from flywheel.domain.models import CrmRecord, Owner, Page, Pipeline
+from flywheel.errors import FlywheelError, HubSpotRefused, TransientError
 
 # --- Crm -------------------------------------------------------------------------------------------------------
 
 
-class CrmError(Exception):
+class CrmError(FlywheelError):
     """A CRM call that failed for good. `transient` (429, 5xx, network) means the same call may succeed later;
     otherwise (4xx) the request itself was refused and nothing changed."""
 
@@ -24,6 +25,8 @@ class CrmError(Exception):
         super().__init__(message)
         self.status = status
         self.transient = transient
+        # a refusal is HubSpot's answer to us (do not hammer it); anything else may pass on retry
+        self.http_status = TransientError.http_status if transient else HubSpotRefused.http_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +173,7 @@ class SequenceRecord:
     version: int = 0
 
 
-class StaleSequence(Exception):
+class StaleSequence(TransientError):
     """A compare-and-set write of a sequence found another version stored than the one it was derived from."""
 
 

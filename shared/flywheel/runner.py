@@ -11,15 +11,11 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from flywheel.config import ConfigurationError, Settings
+from flywheel.config import Settings
 from flywheel.domain.models import RunRequest, RunResult
-from flywheel.ports import CrmError, StaleSequence
+from flywheel.errors import EXIT_BAD_INPUT, AuthError, BadInput, ConfigurationError, FlywheelError, NotFound
 from flywheel.services.context import Ports
-from flywheel.services.registry import UnknownFunction, get
-from flywheel.webhooks import InvalidPayload, InvalidSignature
-
-EXIT_FAILED = 1  # worth retrying: HubSpot or the state store failed
-EXIT_BAD_INPUT = 2  # retrying the same command cannot help: bad options, bad configuration
+from flywheel.services.registry import get
 
 # A dry run changes nothing, so it may look at the past (a backfill preview) or a year ahead; these bound it only
 # against nonsense dates.
@@ -27,23 +23,15 @@ DRY_RUN_EARLIEST = date(2000, 1, 1)
 DRY_RUN_FUTURE_DAYS = 366
 
 
-class BadRequest(ValueError):
-    """The request itself is wrong: nothing was changed, and the same request will fail again."""
-
-
-class AsOfOutOfRange(BadRequest):
+class AsOfOutOfRange(BadInput):
     pass
 
 
-class PayloadTooLarge(BadRequest):
-    pass
-
-
-class Unauthorized(Exception):
+class Unauthorized(AuthError):
     """The caller did not prove it may run functions."""
 
 
-class NoWebhook(LookupError):
+class NoWebhook(NotFound):
     pass
 
 
@@ -82,11 +70,9 @@ def run_function(function: str, request: RunRequest, ports: Ports) -> RunResult:
 
 def run_webhook(function: str, events: list[dict[str, Any]], ports: Ports) -> RunResult:
     spec = get(function)
-    handler = getattr(spec.module, "WEBHOOK", None)
-    if handler is None:
+    if spec.webhook is None:
         raise NoWebhook(f"{function} has no webhook entry")
-    result: RunResult = handler(events, ports)
-    return result
+    return spec.webhook(events, ports)
 
 
 # what loading the settings from the environment raises on a value that does not parse
@@ -114,25 +100,24 @@ class Failure:
 
 def failure_of(error: BaseException) -> Failure | None:
     """What an error means to an HTTP caller and to a shell; None for an error nobody foresaw (a bug)."""
-    # ConfigurationError is a ValueError: it must be told apart from bad input first
-    if isinstance(error, ConfigurationError):
-        return Failure(500, EXIT_BAD_INPUT, f"configuration error: {error}")
-    if isinstance(error, (Unauthorized, InvalidSignature)):
-        return Failure(401, EXIT_BAD_INPUT, str(error))
-    if isinstance(error, PayloadTooLarge):
-        return Failure(413, EXIT_BAD_INPUT, str(error))
-    if isinstance(error, (UnknownFunction, NoWebhook)):
-        return Failure(404, EXIT_BAD_INPUT, str(error))
     if isinstance(error, ValidationError):
         return Failure(400, EXIT_BAD_INPUT, describe(error))
-    if isinstance(error, (BadRequest, InvalidPayload)):
-        return Failure(400, EXIT_BAD_INPUT, str(error))
+    if not isinstance(error, FlywheelError):
+        return None
+    return Failure(error.http_status, error.exit_code, _message(error))
+
+
+def _message(error: FlywheelError) -> str:
+    # imported here: the ports module is not needed to tell a bad request from a bug
+    from flywheel.ports import CrmError, StaleSequence
+
+    if isinstance(error, ConfigurationError):
+        return f"configuration error: {error}"
     if isinstance(error, CrmError):
-        # a refused request is HubSpot's answer to us (502, do not hammer it); anything else may pass on retry
-        return Failure(503 if error.transient else 502, EXIT_FAILED, f"HubSpot: {error}")
+        return f"HubSpot: {error}"
     if isinstance(error, StaleSequence):
-        return Failure(503, EXIT_FAILED, f"a concurrent run changed the state first: {error}")
-    return None
+        return f"a concurrent run changed the state first: {error}"
+    return str(error)
 
 
 def describe(error: ValidationError) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import unquote
 
+from flywheel.errors import AuthError, BadInput
+
 MAX_AGE_MS = 5 * 60 * 1000
 # epoch milliseconds: 13 digits until the year 2286
 _TIMESTAMP = re.compile(r"[0-9]{1,15}", re.ASCII)
@@ -26,7 +28,7 @@ SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
 
 
-class InvalidSignature(Exception):
+class InvalidSignature(AuthError):
     """The request is not provably from HubSpot (bad, missing or stale signature): answer 401."""
 
 
@@ -71,7 +73,7 @@ def verify_v3(
 _DELIVERY_FIELDS = ("eventId", "callbackId")
 
 
-class InvalidPayload(ValueError):
+class InvalidPayload(BadInput):
     """The body is not a HubSpot webhook payload: answer 400."""
 
 

@@ -29,7 +29,9 @@ def test_the_demo_runs_every_function_and_ends_with_its_summary(tmp_path: Path, 
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.rstrip().endswith("Demo finished.")
     for name in functions():
-        assert re.search(rf"^{name}: 20 runs", done.stdout, re.MULTILINE), f"{name} missing from the summary"
+        # at least one run a day; SiRank's weekly full run comes on top of its daily one
+        runs = re.search(rf"^{name}: (\d+) runs", done.stdout, re.MULTILINE)
+        assert runs is not None and int(runs.group(1)) >= 20, f"{name} missing from the summary"
     assert "day  20/20" in done.stderr, "progress is shown while the demo runs"
     emails = len(list((tmp_path / "outbox").glob("*.eml")))
     reported = re.search(r"Emails in the outbox: ([\d,]+)", done.stdout)

@@ -70,9 +70,9 @@ def deliver(env: dict[str, str], target: str, events: list[dict[str, Any]], now:
 def test_a_webhook_delivery_that_fails_with_any_error_is_processed_on_hubspots_retry(
     portal: Any, flywheel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, now: datetime
 ) -> None:
-    import flywheel.services.nurture as nurture
-
-    real_handler = nurture.WEBHOOK
+    spec = functions()["nurture_step"]
+    assert spec.webhook is not None
+    real_handler = spec.webhook
     failures = iter([RuntimeError("the instance ran out of memory")])
 
     def handler_failing_once(events: list[dict[str, Any]], ports: Any) -> Any:
@@ -80,7 +80,7 @@ def test_a_webhook_delivery_that_fails_with_any_error_is_processed_on_hubspots_r
             raise failure
         return real_handler(events, ports)
 
-    monkeypatch.setattr(nurture, "WEBHOOK", handler_failing_once)
+    monkeypatch.setitem(functions(), "nurture_step", dataclasses.replace(spec, webhook=handler_failing_once))
     event = order_event(portal, 501)
 
     failed = deliver(flywheel_env, "nurture_step_webhook", [event], now)
@@ -92,6 +92,36 @@ def test_a_webhook_delivery_that_fails_with_any_error_is_processed_on_hubspots_r
     assert retried.status_code == 200, retried.get_json()
     assert "deduplicated" not in retried.get_json(), "the retry must process the event, not call it done"
     assert effect_keys(flywheel_env)["webhook:nurture_step:501"] == "done"
+
+
+def test_a_webhook_whose_effect_failed_transiently_is_answered_503_and_processed_on_the_retry(
+    portal: Any, flywheel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, now: datetime
+) -> None:
+    spec = functions()["nurture_step"]
+    assert spec.webhook is not None
+    real_handler = spec.webhook
+    calls: list[int] = []
+
+    def handler_with_an_unsure_effect_once(events: list[dict[str, Any]], ports: Any) -> Any:
+        result = real_handler(events, ports)
+        calls.append(1)
+        if len(calls) == 1:
+            result.report.outcomes["failed_transient:create_task"] += 1  # HubSpot kept answering 5xx to a create
+        return result
+
+    monkeypatch.setitem(
+        functions(), "nurture_step", dataclasses.replace(spec, webhook=handler_with_an_unsure_effect_once)
+    )
+    event = order_event(portal, 503)
+
+    unsure = deliver(flywheel_env, "nurture_step_webhook", [event], now)
+    keys_after = effect_keys(flywheel_env)
+    retried = deliver(flywheel_env, "nurture_step_webhook", [event], now)
+
+    assert unsure.status_code == 503
+    assert "webhook:nurture_step:503" not in keys_after, "HubSpot's retry must find the event free"
+    assert retried.status_code == 200 and len(calls) == 2
+    assert effect_keys(flywheel_env)["webhook:nurture_step:503"] == "done"
 
 
 def test_a_webhook_event_another_delivery_is_processing_is_answered_with_a_retry_never_deduplicated(

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from flywheel.config import SECRET_FIELDS, Settings, reference
-from infra.bundle import Bundle, BundleError, build, deploy_command, entry_points, summary
+from flywheel.services.registry import entry_points
+from infra.bundle import Bundle, BundleError, build, deploy_command, summary
 
 pytestmark = pytest.mark.sandbox
 
@@ -91,7 +92,7 @@ def test_the_bundle_imports_and_serves_a_dry_run_without_the_project_installed(
 
     assert Path(result["flywheel_file"]).resolve().is_relative_to(bundle.path.resolve())
     assert result["sandbox_importable"] is False
-    assert result["callable"] == dict.fromkeys(entry_points(ROOT / "functions" / "main.py"), True)
+    assert result["callable"] == dict.fromkeys(entry_points(), True)
     assert result["status"] == 200, result["body"]
     body = result["body"]
     assert (body["function"], body["as_of"], body["dry_run"]) == ("sirank_recalc", "2026-11-29", True)
@@ -104,7 +105,7 @@ def test_the_bundle_has_main_at_its_root_and_the_flywheel_package_beside_it(bund
 
     assert {"main.py", "requirements.txt", "flywheel/__init__.py", "flywheel/py.typed"} <= names
     assert {path.name for path in (ROOT / "functions").glob("*.py")} <= names
-    assert bundle.entry_points == tuple(entry_points(ROOT / "functions" / "main.py"))
+    assert bundle.entry_points == tuple(entry_points())
     assert "sirank_recalc" in bundle.entry_points
 
 

@@ -235,7 +235,7 @@ def test_the_appointment_webhook_delivered_three_times_gives_one_owner_task(port
         "occurredAt": int(portal.now.timestamp() * 1000),
     }
 
-    results = [cold.WEBHOOK([{**event, "eventId": n}], ports) for n in range(3)]
+    results = [cold.webhook([{**event, "eventId": n}], ports) for n in range(3)]
 
     tasks = portal.crm.associated_ids("deals", "tasks", [deal.id])[deal.id]
     assert len(tasks) == 1

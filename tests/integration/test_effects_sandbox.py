@@ -15,7 +15,7 @@ from flywheel.adapters.mailers import OutboxMailer
 from flywheel.adapters.sqlite import SqliteStateStore
 from flywheel.clock import FixedClock
 from flywheel.config import NurtureRules, Settings
-from flywheel.domain.models import Action
+from flywheel.domain.models import Action, CreateTask
 from flywheel.ports import AssociationTarget, RecordRefusal
 from flywheel.services import nurture
 from flywheel.services.context import Ports
@@ -105,7 +105,7 @@ def test_one_company_refused_in_a_batch_update_does_not_stop_the_others_sequence
 
 
 def task(company_id: str, key: str) -> Action:
-    return Action(type="create_task", company_id=company_id, key=key, subject="Richiamare il cliente")
+    return CreateTask(company_id=company_id, key=key, subject="Richiamare il cliente")
 
 
 def test_a_new_state_store_creates_nothing_hubspot_already_holds(sandbox: Any, now: datetime, tmp_path: Path) -> None:

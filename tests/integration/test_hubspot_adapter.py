@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import sandbox.store
+import sandbox.limits
 from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.domain.models import CrmRecord
 from flywheel.ports import AssociationTarget, CrmError, Filter
@@ -267,7 +267,7 @@ def test_associated_ids_covers_more_than_one_batch_and_ids_without_associations(
 @pytest.fixture
 def one_second_rate_window(monkeypatch: pytest.MonkeyPatch) -> None:
     """The sandbox's rate window shrunk from 10 s to 1 s, so that waiting out a 429 takes a second, not ten."""
-    monkeypatch.setattr(sandbox.store, "RATE_WINDOW_SECONDS", 1.0)
+    monkeypatch.setattr(sandbox.limits, "RATE_WINDOW_SECONDS", 1.0)
 
 
 @pytest.mark.usefixtures("one_second_rate_window")

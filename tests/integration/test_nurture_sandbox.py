@@ -112,7 +112,7 @@ class Simulation:
             self.write_last_purchase_dates({company_id: self.today})
         elif how == "webhook":
             event = {"objectId": int(deal.id), "subscriptionType": "deal.creation", "eventId": len(self.orders)}
-            nurture.WEBHOOK([event], self.ports)
+            nurture.webhook([event], self.ports)
         return order
 
     def run(self) -> Any:

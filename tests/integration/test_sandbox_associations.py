@@ -136,6 +136,48 @@ def test_a_single_default_association_and_the_list_of_a_records_associations(san
     assert listed.results[0].association_types[0].type_id == 191
 
 
+@pytest.mark.parametrize(
+    ("from_type", "from_properties", "to_type", "to_properties", "forward", "inverse"),
+    [
+        # HubSpot's documented ids (v4 associations guide, association type IDs)
+        ("carts", {"hs_cart_name": "Carrello"}, "contacts", {"email": "a@example.it"}, 586, 587),
+        ("carts", {"hs_cart_name": "Carrello"}, "deals", {"dealname": "D"}, 1347, 1346),
+        ("carts", {"hs_cart_name": "Carrello"}, "line_items", {"name": "SSD"}, 590, 591),
+        ("calls", {"hs_call_title": "Chiamata"}, "contacts", {"email": "a@example.it"}, 194, 193),
+        ("meetings", {"hs_meeting_title": "Incontro"}, "deals", {"dealname": "D"}, 212, 211),
+    ],
+)
+def test_a_default_association_carries_hubspot_s_documented_type_ids_both_ways(
+    sandbox: Any,
+    from_type: str,
+    from_properties: dict[str, str],
+    to_type: str,
+    to_properties: dict[str, str],
+    forward: int,
+    inverse: int,
+) -> None:
+    client = client_for(sandbox)
+    source = sandbox.store.create_object(from_type, from_properties)
+    target = sandbox.store.create_object(to_type, to_properties)
+
+    answer = client.crm.associations.v4.basic_api.create_default(from_type, source, to_type, target)
+
+    assert {result.association_spec.association_type_id for result in answer.results} == {forward, inverse}
+    assert sandbox.store.links_of(from_type, source, to_type) == {target: [forward]}
+    assert sandbox.store.links_of(to_type, target, from_type) == {source: [inverse]}
+
+
+def test_carts_and_companies_have_a_sandbox_default_outside_hubspot_s_ids(sandbox: Any) -> None:
+    client = client_for(sandbox)
+    company = sandbox.store.create_object("companies", {"name": "C"})
+    cart = sandbox.store.create_object("carts", {"hs_cart_name": "Carrello"}, [("companies", company)])
+
+    listed = client.crm.associations.v4.basic_api.get_page("companies", company, "carts")
+
+    assert [item.to_object_id for item in listed.results] == [cart]
+    assert listed.results[0].association_types[0].type_id == 90_002
+
+
 def test_a_default_association_to_an_unknown_record_is_404(sandbox: Any) -> None:
     client = client_for(sandbox)
     company = sandbox.store.create_object("companies", {"name": "C"})

@@ -346,3 +346,17 @@ def test_indexed_search_returns_exactly_what_a_plain_scan_finds(
         present = [value for value in kind_values if value == value]
         assert present == sorted(present, reverse=direction == "DESCENDING")
         assert kind_values[: len(present)] == present  # records without the value come last
+
+
+def test_a_range_filter_on_associations_matches_no_record_without_associations(sandbox: Any) -> None:
+    linked = sandbox.store.create_object("companies", {"name": "Con contatti"})
+    sandbox.store.create_object("contacts", {"email": "a@rossi.it"}, [("companies", linked)])
+    sandbox.store.create_object("companies", {"name": "Senza contatti"})
+
+    found = search(
+        sandbox,
+        "companies",
+        filter_groups=one_group({"propertyName": "associations.contact", "operator": "GT", "value": "0"}),
+    )
+
+    assert ids_of(found) == [linked]

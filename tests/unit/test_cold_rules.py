@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from flywheel.config import ColdRules
 from flywheel.domain.calendar import is_business_day
+from flywheel.domain.italian import euro
 from flywheel.domain.models import Company, Contact
 from flywheel.domain.segments import (
     WakeupDeal,
@@ -18,7 +19,6 @@ from flywheel.domain.segments import (
     appointment_task_action,
     cold_verdict,
     data_care_checklist,
-    euro,
     owner_was_active,
     r12,
     reactivated,

@@ -291,7 +291,7 @@ def test_the_appointment_webhook_delivered_three_times_makes_one_owner_task(worl
     deal_id = appointment_deal(world, company_id, datetime(2026, 12, 4, 15, 0, tzinfo=ROME), kind="teams_call")
     event = {"objectId": int(deal_id), "eventId": 77, "subscriptionType": "deal.propertyChange"}
 
-    results = [cold.WEBHOOK([{**event, "propertyName": "dealstage"}], world.ports) for _ in range(3)]
+    results = [cold.webhook([{**event, "propertyName": "dealstage"}], world.ports) for _ in range(3)]
 
     [task] = world.tasks(company_id)
     assert (task.properties["hs_task_subject"] or "").startswith("Chiamata Teams con Rossi Informatica")
@@ -307,7 +307,7 @@ def test_the_webhook_trusts_the_portal_not_the_payload(world: World) -> None:
         {"objectId": order, "propertyName": "dealstage"},
         {"objectId": "999999"},
     ]
-    result = cold.WEBHOOK(events, world.ports)
+    result = cold.webhook(events, world.ports)
     assert world.tasks() == [] and result.actions == []
 
 
@@ -398,12 +398,12 @@ def test_an_order_before_the_check_means_no_email(world: World) -> None:
 def test_a_rescheduled_appointment_gives_the_owner_a_new_task(world: World) -> None:
     company_id = world.quiet_company(300)
     deal_id = appointment_deal(world, company_id, datetime(2026, 12, 4, 15, 0, tzinfo=ROME))
-    cold.WEBHOOK([{"objectId": deal_id}], world.ports)
+    cold.webhook([{"objectId": deal_id}], world.ports)
     moved = datetime(2026, 12, 9, 11, 0, tzinfo=ROME)
     world.crm.update_batch("deals", [(deal_id, {"wakeup_appointment_at": moved.isoformat()})])
 
-    cold.WEBHOOK([{"objectId": deal_id}], world.ports)
-    cold.WEBHOOK([{"objectId": deal_id}], world.ports)
+    cold.webhook([{"objectId": deal_id}], world.ports)
+    cold.webhook([{"objectId": deal_id}], world.ports)
 
     due_dates = sorted(t.properties["hs_timestamp"] or "" for t in world.tasks(company_id))
     assert due_dates == [datetime(2026, 12, 4, 15, 0, tzinfo=ROME).isoformat(), moved.isoformat()]
@@ -412,5 +412,5 @@ def test_a_rescheduled_appointment_gives_the_owner_a_new_task(world: World) -> N
 def test_webhook_events_about_other_objects_are_ignored(world: World) -> None:
     company_id = world.quiet_company(300)
     deal_id = appointment_deal(world, company_id, datetime(2026, 12, 4, 15, 0, tzinfo=ROME))
-    result = cold.WEBHOOK([{"objectId": deal_id, "subscriptionType": "contact.propertyChange"}], world.ports)
+    result = cold.webhook([{"objectId": deal_id, "subscriptionType": "contact.propertyChange"}], world.ports)
     assert world.tasks() == [] and result.summary["deals"] == 0

@@ -10,15 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flywheel import bootstrap, config
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.bootstrap import ConfigurationError, build_mailer, build_state_store
 from flywheel.clock import FixedClock
 from flywheel.config import NurtureRules, Settings, reference, require_coupon_secret
-from flywheel.ports import EmailMessage, SendReceipt
 from flywheel.services import nurture
 from flywheel.services.context import Ports
+from tests.fakes import Inbox
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -95,11 +94,6 @@ def with_coupon_secret(secret: str) -> Settings:
     return Settings(nurture=NurtureRules(coupon_secret=secret))
 
 
-def test_configuration_errors_are_one_class_whether_imported_from_config_or_bootstrap() -> None:
-    assert bootstrap.ConfigurationError is config.ConfigurationError
-    assert issubclass(ConfigurationError, ValueError)
-
-
 @given(st.text(max_size=31))
 def test_a_coupon_secret_shorter_than_32_characters_is_refused(secret: str) -> None:
     with pytest.raises(ConfigurationError, match="FLYWHEEL_NURTURE__COUPON_SECRET"):
@@ -125,15 +119,6 @@ def test_the_error_names_the_variable_and_the_rule_but_never_the_secret() -> Non
     assert "FLYWHEEL_NURTURE__COUPON_SECRET" in str(refused.value)
     assert "32 characters" in str(refused.value)
     assert leaked not in str(refused.value)
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.sent: list[EmailMessage] = []
-
-    def send(self, message: EmailMessage) -> SendReceipt:
-        self.sent.append(message)
-        return SendReceipt(message_id=f"msg-{len(self.sent)}", channel="test")
 
 
 def lukewarm_portal(settings: Settings) -> tuple[Ports, Inbox, str]:

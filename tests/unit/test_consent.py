@@ -14,13 +14,13 @@ from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
 from flywheel.config import ConsentRules, NurtureRules, Settings
-from flywheel.domain.models import Action, Contact
+from flywheel.domain.models import Contact, SendEmail
 from flywheel.mail.consent import ConsentPolicy, consent_refusal, may_email
-from flywheel.ports import EmailMessage, SendReceipt
 from flywheel.services import nurture
 from flywheel.services.context import Ports
 from flywheel.services.effects import EffectExecutor
 from sandbox.schema import LEGAL_BASIS_VALUES
+from tests.fakes import Inbox
 
 DEFAULT = ConsentPolicy.from_rules(ConsentRules())
 ALLOWED = [value for value in LEGAL_BASIS_VALUES if value != "Not applicable"]
@@ -184,15 +184,6 @@ def test_an_opted_out_contact_is_refused_whatever_its_legal_basis() -> None:
 # --- the gate where emails go out -----------------------------------------------------------------------------------
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.sent: list[EmailMessage] = []
-
-    def send(self, message: EmailMessage) -> SendReceipt:
-        self.sent.append(message)
-        return SendReceipt(message_id=f"msg-{len(self.sent)}", channel="test")
-
-
 START = date(2026, 3, 2)
 
 
@@ -206,8 +197,7 @@ def test_the_executor_refuses_an_email_the_configured_allow_list_does_not_cover(
     settings = Settings(consent=ConsentRules(allowed_legal_bases=["Freely given consent from contact"]))
     company = crm.add_company("Rossi Informatica")
     customer = crm.add_contact(company, "mario@rossi.example.it", legal_basis=EXISTING_CUSTOMER)
-    email = Action(
-        type="send_email",
+    email = SendEmail(
         company_id=company,
         contact_id=customer,
         key=f"cold_segment:{company}:reactivation:2026-03:{customer}",

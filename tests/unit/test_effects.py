@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from flywheel.adapters.mailers import OutboxMailer
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
 from flywheel.config import Settings
-from flywheel.domain.models import Action
+from flywheel.domain.models import Action, CreateTask, SendEmail, UpdateCompany
 from flywheel.ports import CrmError
 from flywheel.services.context import Ports
 from flywheel.services.effects import EffectExecutor
@@ -37,8 +38,7 @@ def ports(crm: MemoryCrm, tmp_path: Path) -> Ports:
 
 
 def owner_task(company_id: str, key: str = "cold_segment:1:recontact:2026-03") -> Action:
-    return Action(
-        type="create_task",
+    return CreateTask(
         company_id=company_id,
         key=key,
         subject="Ricontatta il cliente",
@@ -48,8 +48,7 @@ def owner_task(company_id: str, key: str = "cold_segment:1:recontact:2026-03") -
 
 
 def reactivation_email(company_id: str, contact_id: str) -> Action:
-    return Action(
-        type="send_email",
+    return SendEmail(
         company_id=company_id,
         contact_id=contact_id,
         key=f"cold_segment:{company_id}:reactivation:2026-03:{contact_id}",
@@ -151,7 +150,7 @@ def test_no_email_without_consent_and_the_key_stays_free(
 
 def test_property_updates_go_out_in_batches_of_one_hundred(crm: MemoryCrm, ports: Ports) -> None:
     companies = [crm.add_company(f"Azienda {n}") for n in range(250)]
-    updates = [Action(type="update_company", company_id=c, properties={"sirank": "42"}) for c in companies]
+    updates = [UpdateCompany(company_id=c, properties={"sirank": "42"}) for c in companies]
     calls_before = crm.calls_made
 
     report = EffectExecutor(ports).execute(updates)
@@ -161,9 +160,8 @@ def test_property_updates_go_out_in_batches_of_one_hundred(crm: MemoryCrm, ports
     assert {crm.get("companies", c).prop("sirank") for c in companies} == {"42"}
 
 
-def test_an_effect_without_a_key_is_a_programming_error(crm: MemoryCrm, ports: Ports) -> None:
+def test_an_effect_that_is_not_naturally_idempotent_cannot_be_decided_without_a_key(crm: MemoryCrm) -> None:
     company = crm.add_company("Rossi Informatica")
-    keyless = Action(type="create_task", company_id=company, subject="x")
 
-    with pytest.raises(ValueError, match="no idempotency key"):
-        EffectExecutor(ports).execute([keyless])
+    with pytest.raises(ValidationError, match="key"):
+        CreateTask(company_id=company, subject="x")  # type: ignore[call-arg]

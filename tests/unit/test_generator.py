@@ -63,7 +63,8 @@ def segment(days: int | None) -> str:
 def sirank(orders: list[tuple[date, float]], as_of: date, dp_member: bool) -> float:
     """The issue's default SiRank formula, restated here so the test depends on nothing but the data."""
     recent = [amount for day, amount in orders if 0 <= (as_of - day).days < 365]
-    tenure_years = (as_of - min(day for day, _ in orders)).days / 365.25 if orders else 0.0
+    first = min((day for day, _ in orders), default=as_of)  # tenure in completed years, like an age
+    tenure_years = as_of.year - first.year - ((as_of.month, as_of.day) < (first.month, first.day))
     return (
         sum(recent)
         * (1 + 0.5 * min(len(recent) / 12, 1))

@@ -162,7 +162,7 @@ def test_list_pages_return_asked_associations_under_plural_names(crm: MemoryCrm)
 
     by_id = {r.id: r for p in pages for r in p.records}
     assert by_id[company].associations == {"contacts": (first, second)}
-    assert by_id[lonely].associations == {}
+    assert by_id[lonely].associations == {"contacts": ()}  # asked for, none there: as the HubSpot adapter reads it
 
 
 # --- listing ---------------------------------------------------------------------------------------------------
@@ -298,6 +298,56 @@ def test_a_filter_without_its_value_is_a_bad_request(crm: MemoryCrm) -> None:
     assert refused.value.status == 400
 
 
+def test_a_string_property_compares_as_text_even_when_its_values_look_like_numbers(crm: MemoryCrm) -> None:
+    milan = crm.add_company("A", phone="0212345678")
+    short = crm.add_company("B", phone="99")
+
+    assert ids_of_search(crm, "companies", Filter("phone", "EQ", "212345678")) == []
+    assert ids_of_search(crm, "companies", Filter("phone", "LT", "1")) == [milan]
+    assert ids_of_search(crm, "companies", Filter("phone", "GT", "100")) == [short]
+
+
+def test_a_property_the_fake_does_not_know_compares_by_what_its_values_look_like() -> None:
+    crm = MemoryCrm()
+    low, high = crm.add("companies", {"zip": "0900"}), crm.add("companies", {"zip": "20100"})
+
+    assert crm.property_type("companies", "zip") is None
+    assert ids_of_search(crm, "companies", Filter("zip", "EQ", "900")) == [low]  # as numbers
+    assert ids_of_search(crm, "companies", Filter("zip", "LT", "3")) == []
+
+    crm.define_property("companies", "zip", "string")
+
+    assert crm.property_type("companies", "zip") == "string"
+    assert ids_of_search(crm, "companies", Filter("zip", "EQ", "900")) == []  # as text
+    assert ids_of_search(crm, "companies", Filter("zip", "LT", "3")) == [low, high]
+
+
+def test_the_contract_s_property_names_carry_their_types() -> None:
+    crm = MemoryCrm.with_default_schema(PortalContract(sirank="valore", last_purchase_date="ultimo_ordine"))
+
+    assert crm.property_type("companies", "valore") == "number"
+    assert crm.property_type("companies", "ultimo_ordine") == "date"
+    assert crm.property_type("companies", "sirank") is None
+    assert crm.property_type("deals", "amount") == "number"
+    assert crm.property_type("tasks", "hs_object_id") == "number"
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [
+        Filter("sirank", "GT", "molto"),
+        Filter("sirank", "BETWEEN", "1", high_value="tanto"),
+        Filter("last_purchase_date", "LT", "ieri"),
+        Filter("province", "IN", values=()),
+    ],
+)
+def test_a_value_of_the_wrong_type_or_an_empty_list_is_a_bad_request(crm: MemoryCrm, flt: Filter) -> None:
+    with pytest.raises(CrmError) as refused:
+        list(crm.search_pages("companies", [flt], []))
+
+    assert refused.value.status == 400
+
+
 # --- find_one, calls and failures ------------------------------------------------------------------------------
 
 
@@ -331,8 +381,31 @@ def test_calls_are_counted_per_page_batch_and_create_but_not_for_seeding(crm: Me
     crm.find_one("notes", "hs_note_body", "x")  # 1
     crm.owners()  # 1
     crm.pipelines("deals")  # 1
+    crm.find_by_values("notes", "hs_note_body", [])  # none: nothing to search for
 
     assert crm.calls_made == 10
+
+
+def test_a_create_counts_one_more_call_for_each_association_the_adapter_makes_after_it(crm: MemoryCrm) -> None:
+    company = crm.add_company("A")
+
+    crm.create("tasks", {"hs_task_subject": "x"}, [AssociationTarget("companies", company)])
+    assert crm.calls_made == 1
+
+    # HubSpot documents no default type id for carts -> companies: the adapter makes it a second call
+    created = crm.create("carts", {"hs_cart_name": "D"}, [AssociationTarget("companies", company)])
+    assert crm.calls_made == 3
+    assert created.associations == {"companies": (company,)}
+    assert crm.get("companies", company).associations["carts"] == (created.id,)
+
+
+def test_an_update_sends_each_record_once_with_its_last_values(crm: MemoryCrm) -> None:
+    ids = [crm.add_company(f"C{n}") for n in range(100)]
+
+    assert crm.update_batch("companies", [(i, {"sirank": "1"}) for i in ids] + [(ids[0], {"sirank": "2"})]) == []
+
+    assert crm.calls_made == 1
+    assert crm.get("companies", ids[0]).prop("sirank") == "2"
 
 
 def test_an_injected_failure_strikes_once_and_before_the_effect(crm: MemoryCrm) -> None:

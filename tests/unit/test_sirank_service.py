@@ -20,6 +20,7 @@ from flywheel.domain.models import CrmRecord, Page, RunResult
 from flywheel.ports import RecordRefusal
 from flywheel.services import sirank
 from flywheel.services.context import Ports
+from flywheel.services.sirank.checkpoint import Checkpoint
 
 DAY = date(2026, 3, 31)  # a Tuesday
 ROME = ZoneInfo("Europe/Rome")
@@ -64,8 +65,8 @@ def test_a_full_run_writes_sirank_last_purchase_and_segment_of_every_company(wor
 
     result = world.run()
 
-    # 1000 x (1 + 0.5/12) x (1 + 0.3 x 400/3652.5) x 1.2 = 1291.06
-    assert world.values(buyer) == ("1291", (DAY - timedelta(days=10)).isoformat(), "active")
+    # first order 400 days ago, one completed year: 1000 x (1 + 0.5/12) x (1 + 0.3 x 1/10) x 1.2 = 1287.5
+    assert world.values(buyer) == ("1288", (DAY - timedelta(days=10)).isoformat(), "active")
     assert world.values(never) == ("0", None, "never")
     assert result.summary["mode"] == "full"
     assert result.summary["companies_scored"] == 2
@@ -125,7 +126,7 @@ def test_a_dry_run_lists_the_updates_and_changes_nothing_anywhere(world: World) 
             "company_id": company,
             "key": f"sirank_recalc:{company}:{DAY.isoformat()}",
             "properties": {
-                "sirank": "1256",  # 1200 x (1 + 0.5/12) x (1 + 0.3 x 61/3652.5)
+                "sirank": "1250",  # 1200 x (1 + 0.5/12), no year completed yet
                 "last_purchase_date": (DAY - timedelta(days=61)).isoformat(),
                 "retention_segment": "lukewarm",
             },
@@ -150,7 +151,7 @@ def test_an_incremental_run_lets_orders_leave_the_window_without_rereading_hubsp
     company = world.crm.add_company()
     world.crm.add_order(company, 1000, DAY - timedelta(days=360))
     world.run()
-    assert world.values(company)[0] == "1072"  # 1000 x (1 + 0.5/12) x (1 + 0.3 x 360/3652.5)
+    assert world.values(company)[0] == "1042"  # 1000 x (1 + 0.5/12), no year completed yet
 
     later = world.next_day(5)
     result = world.run(later, mode="incremental")
@@ -179,6 +180,25 @@ def test_an_incremental_run_reads_only_what_changed(world: World) -> None:
     # schema (2), one search page each of deals and companies, the new order's company (1), the archived
     # list (1), one batch update
     assert result.summary["api_calls"] <= 7
+
+
+def test_an_incremental_run_moves_sirank_on_the_anniversary_of_the_first_order_and_not_the_days_before(
+    world: World,
+) -> None:
+    company = world.crm.add_company()
+    world.crm.add_order(company, 1000, DAY - timedelta(days=200))
+    world.crm.add_order(company, 0, date(2024, 4, 30))
+    world.clock.set(world.clock.now() + timedelta(hours=2))  # the orders are older than the runs' lookback
+    world.run()
+    assert world.values(company)[0] == "1073"  # 1000 x (1 + 0.5/12) x (1 + 0.3 x 1/10)
+
+    eve = world.run(world.next_day(29), mode="incremental")
+    anniversary = world.run(world.next_day(), mode="incremental")
+
+    assert eve.as_of == date(2026, 4, 29)
+    assert (eve.summary["due_by_review_day"], eve.summary["companies_scored"]) == (0, 0)
+    assert anniversary.summary["due_by_review_day"] == 1
+    assert world.values(company)[0] == "1104"  # two completed years: x (1 + 0.3 x 2/10)
 
 
 # --- incremental == full ---------------------------------------------------------------------------------------
@@ -331,6 +351,43 @@ def test_a_run_killed_mid_way_then_triggered_again_scores_every_company_once(
     assert max(writes.values()) == 1, "a company was written twice"
     check = world.run(day, mode="full", dry_run=True)
     assert check.actions == []
+
+
+def test_a_resumed_run_reports_the_calls_of_the_invocation_it_resumes(world: World) -> None:
+    companies = [world.crm.add_company(f"Azienda {n}") for n in range(250)]
+    for company in companies:
+        world.crm.add_order(company, 100, DAY)
+    calls_before = world.crm.calls_made
+
+    with pytest.raises(Killed):  # as the third page of companies arrives
+        world.run(DAY, mode="full", crm=DyingCrm(world.crm, 3, Counter()))
+    again = world.run(DAY, crm=DyingCrm(world.crm, None, Counter()))
+
+    made = world.crm.calls_made - calls_before
+    assert again.summary["resumed_from_checkpoint"] is True
+    assert again.summary["api_calls_this_invocation"] < again.summary["api_calls"]
+    # every call of both invocations but the page that arrived as the instance died, before it could be noted
+    assert again.summary["api_calls"] == made - 1
+
+
+def test_a_checkpoint_saved_by_the_single_module_service_still_resumes() -> None:
+    saved = {
+        "mode": "full",
+        "as_of": DAY.isoformat(),
+        "started_at": "2026-03-31T04:00:00+00:00",
+        "generation": 2,
+        "phase": "deals_done",
+        "cursor": None,
+        "score_stages": 3,
+        "calls_before": 0,
+        "calls_now": 41,
+        "values_changed": {"sirank": 5},
+    }
+
+    checkpoint = Checkpoint.from_document(saved)
+
+    assert (checkpoint.phase, checkpoint.score_pages, checkpoint.api_calls) == ("score", 3, 41)
+    assert checkpoint.values_changed == {"sirank": 5}
 
 
 def test_a_checkpoint_of_another_day_is_dropped_and_the_new_run_starts_afresh(world: World) -> None:

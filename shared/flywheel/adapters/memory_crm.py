@@ -1,10 +1,13 @@
 """An in-memory fake of the `Crm` port with HubSpot's semantics, for unit tests of services.
 
 It behaves as the HubSpot adapter does from the outside: 100 records per list page and per batch, 200 per
-search page in ascending `hs_object_id` order, filters ANDed with HubSpot's operators, archived records never
-found by search, associations readable from both ends, and `calls_made` counting the HTTP calls the real
-adapter would make (one per page, per batch of 100, per create). Seeding helpers (`add`, `add_company`,
-`add_contact`, `add_order`, ...) write directly and count no calls, so a test measures only its own code.
+search page in ascending `hs_object_id` order, filters ANDed with HubSpot's operators and values compared by the
+property's type, archived records never found by search, associations readable from both ends, a value HubSpot
+would refuse for its property's type (a number, a date) refused, and `calls_made` counting the HTTP calls the
+real adapter would make (one per page, per batch of 100, per create and per association it adds after a create,
+per half of a batch refused for a bad value). Seeding helpers (`add`, `add_company`, `add_contact`, `add_order`,
+...) write directly, check nothing and count no calls, so a test measures only its own code.
+tests/integration/test_crm_contract.py runs the same checks on this fake and on the adapter over the sandbox.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Final
+from typing import Final, Literal, TypeVar
 
+from flywheel.adapters.hubspot import DEFAULT_ASSOCIATION_TYPE_IDS as _IN_CREATE
 from flywheel.config import PortalContract
 from flywheel.domain.models import CrmRecord, Owner, Page, Pipeline, Stage
 from flywheel.ports import AssociationTarget, CrmError, Filter, RecordRefusal
@@ -88,6 +92,70 @@ def _id_order(record_id: str) -> tuple[int, str]:
 
 # --- HubSpot search value semantics -----------------------------------------------------------------------
 
+# HubSpot compares a search value by the type of the property: numbers as numbers, dates and datetimes as
+# instants, anything else (string, enumeration, bool) as text without case, even when it looks like a number
+# (a phone number "0212345678" is not equal to "212345678"). The fake knows the types of HubSpot's own properties
+# below and of the portal contract's; `define_property` teaches it others. A property it does not know is compared
+# by what its values look like: as numbers when both are numbers, else as instants when both are, else as text.
+PropertyType = Literal["string", "number", "date", "datetime", "enumeration", "bool"]
+
+_HUBSPOT_PROPERTY_TYPES: Final[Mapping[str, Mapping[str, PropertyType]]] = {
+    "*": {
+        "hs_object_id": "number",
+        "createdate": "datetime",
+        "hs_lastmodifieddate": "datetime",
+        "hubspot_owner_id": "enumeration",
+        "hs_timestamp": "datetime",
+    },
+    "companies": {"name": "string", "domain": "string", "phone": "string", "city": "string"},
+    "contacts": {"email": "string", "firstname": "string", "lastname": "string", "phone": "string"},
+    "deals": {
+        "dealname": "string",
+        "amount": "number",
+        "closedate": "datetime",
+        "pipeline": "enumeration",
+        "dealstage": "enumeration",
+    },
+    "tasks": {
+        "hs_task_subject": "string",
+        "hs_task_status": "enumeration",
+        "hs_task_type": "enumeration",
+        "hs_task_priority": "enumeration",
+    },
+    "line_items": {"quantity": "number", "price": "number", "amount": "number"},
+    "carts": {"hs_total_price": "number"},
+}
+
+
+def _contract_property_types(contract: PortalContract) -> dict[str, dict[str, PropertyType]]:
+    """The types of the properties the portal contract names (as infra/portal.py provisions or verifies them)."""
+    c = contract
+    return {
+        "companies": {
+            c.company_name: "string",
+            c.province: "string",
+            c.phone: "string",
+            c.category: "enumeration",
+            c.dp_level: "enumeration",
+            c.ecommerce_status: "enumeration",
+            c.available_credit: "number",
+            c.cashback_available: "number",
+            c.sirank: "number",
+            c.last_purchase_date: "date",
+            c.retention_segment: "enumeration",
+            c.nurture_step: "number",
+            c.nurture_status: "enumeration",
+        },
+        "contacts": {c.contact_email: "string", c.contact_optout: "bool", c.contact_legal_basis: "enumeration"},
+        "deals": {
+            c.flywheel_key: "string",
+            c.wakeup_appointment_at: "datetime",
+            c.wakeup_appointment_kind: "enumeration",
+            c.wakeup_notes: "string",
+        },
+        "tasks": {c.flywheel_key: "string"},
+    }
+
 
 def _as_number(text: str) -> float | None:
     try:
@@ -114,72 +182,88 @@ def _as_instant(text: str) -> float | None:
     return parsed.timestamp() * 1000
 
 
-def _compare(left: str, right: str) -> int:
-    """-1, 0 or 1. Numbers compare as numbers, datetimes as instants, anything else as case-folded text."""
-    left_number, right_number = _as_number(left), _as_number(right)
-    if left_number is not None and right_number is not None:
-        return (left_number > right_number) - (left_number < right_number)
-    left_instant, right_instant = _as_instant(left), _as_instant(right)
-    if left_instant is not None and right_instant is not None:
-        return (left_instant > right_instant) - (left_instant < right_instant)
-    left_text, right_text = left.casefold(), right.casefold()
-    return (left_text > right_text) - (left_text < right_text)
+_Ordered = TypeVar("_Ordered", float, str)
+
+
+def _order(left: _Ordered, right: _Ordered) -> int:
+    return (left > right) - (left < right)
+
+
+def _compare(left: str, right: str, kind: PropertyType | None) -> int | None:
+    """-1, 0 or 1 as HubSpot orders two values of a property of this type; None when they cannot be compared
+    (a stored value that is not a number, for a number property)."""
+    if kind == "number" or kind is None:
+        left_number, right_number = _as_number(left), _as_number(right)
+        if left_number is not None and right_number is not None:
+            return _order(left_number, right_number)
+        if kind == "number":
+            return None
+    if kind in ("date", "datetime") or kind is None:
+        left_instant, right_instant = _as_instant(left), _as_instant(right)
+        if left_instant is not None and right_instant is not None:
+            return _order(left_instant, right_instant)
+        if kind is not None:
+            return None
+    return _order(left.casefold(), right.casefold())
 
 
 _OPERATORS: Final = frozenset(
     {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY"}
 )
+_ORDERINGS: Final[Mapping[str, Callable[[int], bool]]] = {
+    "LT": lambda c: c < 0,
+    "LTE": lambda c: c <= 0,
+    "GT": lambda c: c > 0,
+    "GTE": lambda c: c >= 0,
+}
 
 
-def _check_filter(flt: Filter) -> None:
-    """A malformed filter is a 400 whether or not any record would reach it."""
+def _check_filter(flt: Filter, kind: PropertyType | None) -> None:
+    """A malformed filter is a 400 whether or not any record would reach it; so is a value that is not a number
+    (or a date) for a number (or date) property."""
     operator = flt.operator.upper()
     if operator not in _OPERATORS:
         raise CrmError(f"unknown search operator {flt.operator!r}", status=400)
-    if operator in ("IN", "NOT_IN") and flt.values is None:
-        raise CrmError(f"{operator} on {flt.property_name!r} needs `values`", status=400)
+    if operator in ("IN", "NOT_IN") and not flt.values:
+        raise CrmError(f"{operator} on {flt.property_name!r} needs a non-empty `values`", status=400)
     if operator not in ("IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY") and flt.value is None:
         raise CrmError(f"{operator} on {flt.property_name!r} needs `value`", status=400)
     if operator == "BETWEEN" and flt.high_value is None:
         raise CrmError(f"BETWEEN on {flt.property_name!r} needs `high_value`", status=400)
+    parse = {"number": _as_number, "date": _as_instant, "datetime": _as_instant}.get(kind or "")
+    if parse is not None and operator not in ("IN", "NOT_IN"):
+        for value in (flt.value, flt.high_value):
+            if value is not None and parse(value) is None:
+                raise CrmError(f"{value!r} is not a valid {kind} for {flt.property_name!r}", status=400)
 
 
-def _matches(values: Sequence[str], flt: Filter) -> bool:
-    """Whether a property with these values (one for a property, many for an association) passes the filter.
-
-    Like HubSpot, a record without the property never passes a comparison, but does pass NEQ and NOT_IN.
-    """
+def _matches(values: Sequence[str], flt: Filter, kind: PropertyType | None) -> bool:
+    """Whether a property with these values (one for a property, many for an association) passes the (checked)
+    filter. Like HubSpot, a record without the property never passes a comparison, but does pass NEQ and NOT_IN."""
     operator = flt.operator.upper()
     if operator == "HAS_PROPERTY":
         return bool(values)
     if operator == "NOT_HAS_PROPERTY":
         return not values
     if operator in ("IN", "NOT_IN"):
-        if flt.values is None:
-            raise CrmError(f"{operator} on {flt.property_name!r} needs `values`", status=400)
-        found = any(_compare(v, w) == 0 for v in values for w in flt.values)
+        found = any(_compare(v, w, kind) == 0 for v in values for w in flt.values or ())
         return found if operator == "IN" else not found
-    if flt.value is None:
-        raise CrmError(f"{operator} on {flt.property_name!r} needs `value`", status=400)
-    expected = flt.value
+    expected = flt.value or ""
     if operator == "EQ":
-        return any(_compare(v, expected) == 0 for v in values)
+        return any(_compare(v, expected, kind) == 0 for v in values)
     if operator == "NEQ":
-        return not any(_compare(v, expected) == 0 for v in values)
+        return not any(_compare(v, expected, kind) == 0 for v in values)
     if operator == "BETWEEN":
-        if flt.high_value is None:
-            raise CrmError(f"BETWEEN on {flt.property_name!r} needs `high_value`", status=400)
-        high = flt.high_value
-        return any(_compare(v, expected) >= 0 and _compare(v, high) <= 0 for v in values)
-    tests: dict[str, Callable[[int], bool]] = {
-        "LT": lambda c: c < 0,
-        "LTE": lambda c: c <= 0,
-        "GT": lambda c: c > 0,
-        "GTE": lambda c: c >= 0,
-    }
-    if operator not in tests:
-        raise CrmError(f"unknown search operator {flt.operator!r}", status=400)
-    return any(tests[operator](_compare(v, expected)) for v in values)
+        high = flt.high_value or ""
+        return any(
+            (low_side := _compare(v, expected, kind)) is not None
+            and low_side >= 0
+            and (high_side := _compare(v, high, kind)) is not None
+            and high_side <= 0
+            for v in values
+        )
+    ordering = _ORDERINGS[operator]
+    return any((c := _compare(v, expected, kind)) is not None and ordering(c) for v in values)
 
 
 # --- the fake ---------------------------------------------------------------------------------------------
@@ -199,6 +283,7 @@ class MemoryCrm:
         self._ids = itertools.count(1001)
         self._calls = 0
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._property_types: dict[str, dict[str, PropertyType]] = defaultdict(dict)
         self.contract = PortalContract()
 
     # --- seeding -------------------------------------------------------------------------------------------
@@ -245,10 +330,13 @@ class MemoryCrm:
         )
         return crm
 
-    def add_owner(self, email: str, first_name: str = "", last_name: str = "") -> Owner:
+    def add_owner(self, email: str, first_name: str = "", last_name: str = "", *, owner_id: str | None = None) -> Owner:
         with self._lock:
             owner = Owner(
-                id=str(90000 + len(self._owners) + 1), email=email, first_name=first_name, last_name=last_name
+                id=owner_id or str(90000 + len(self._owners) + 1),
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
             )
             self._owners.append(owner)
             return owner
@@ -288,6 +376,23 @@ class MemoryCrm:
     def archive(self, object_type: str, record_id: str) -> None:
         with self._lock:
             self._stored(object_type, record_id).archived = True
+
+    def define_property(self, object_type: str, name: str, property_type: PropertyType) -> None:
+        """Tell the fake the HubSpot type of a property, so that search compares its values as HubSpot would."""
+        with self._lock:
+            self._property_types[object_type][name] = property_type
+
+    def property_type(self, object_type: str, name: str) -> PropertyType | None:
+        """The type search compares a property by: defined here, named by the contract, or HubSpot's own."""
+        for table in (
+            self._property_types.get(object_type, {}),
+            _contract_property_types(self.contract).get(object_type, {}),
+            _HUBSPOT_PROPERTY_TYPES.get(object_type, {}),
+            _HUBSPOT_PROPERTY_TYPES["*"],
+        ):
+            if name in table:
+                return table[name]
+        return None
 
     def get(self, object_type: str, record_id: str) -> CrmRecord:
         """Every property and every association of one record, archived or not (no call counted)."""
@@ -490,15 +595,20 @@ class MemoryCrm:
         after: str | None = None,
     ) -> Iterator[Page]:
         self._check_type(object_type)
-        for flt in filters:
-            _check_filter(flt)
+        kinds = [
+            None if f.property_name.startswith("associations.") else self.property_type(object_type, f.property_name)
+            for f in filters
+        ]
+        for flt, kind in zip(filters, kinds, strict=True):
+            _check_filter(flt, kind)
+        checks = list(zip(filters, kinds, strict=True))
         cursor = after
         while True:
             with self._lock:
                 self._count()
                 self._failure_before("search_pages")
                 ids = self._ids_after(object_type, cursor, lambda s: not s.archived)
-                matching = [i for i in ids if self._passes(object_type, i, filters)]
+                matching = [i for i in ids if self._passes(object_type, i, checks)]
                 chunk = matching[:SEARCH_PAGE_SIZE]
                 records = tuple(self._project(object_type, i, properties, ()) for i in chunk)
             cursor = chunk[-1] if len(matching) > SEARCH_PAGE_SIZE else None
@@ -519,25 +629,59 @@ class MemoryCrm:
 
     def update_batch(self, object_type: str, updates: Sequence[tuple[str, Mapping[str, str]]]) -> list[RecordRefusal]:
         self._check_type(object_type)
+        # one input per id (HubSpot refuses duplicate ids in a batch), later values winning, as the adapter sends
+        merged: dict[str, dict[str, str]] = {}
+        for record_id, values in updates:
+            merged.setdefault(record_id, {}).update(values)
+        pending = list(merged.items())
         refusals: list[RecordRefusal] = []
-        for start in range(0, len(updates), BATCH_SIZE):
-            batch = updates[start : start + BATCH_SIZE]
+        for start in range(0, len(pending), BATCH_SIZE):
+            batch = pending[start : start + BATCH_SIZE]
             with self._lock:
                 self._count()
                 failure = self._failure_before("update_batch")
-                table = self._records[object_type]
-                missing = sorted({i for i, _ in batch if i not in table or table[i].archived}, key=_id_order)
-                # HubSpot's 207: the unknown ids are refused, every other record is updated
-                refusals += [RecordRefusal(i, 404, f"OBJECT_NOT_FOUND: {object_type} {i}") for i in missing]
-                stamp = _hubspot_timestamp(self._now())
-                for record_id, values in batch:
-                    if record_id in missing:
-                        continue
-                    table[record_id].properties.update(values)
-                    table[record_id].properties["hs_lastmodifieddate"] = stamp
+                refusals += self._update_chunk(object_type, batch)
                 if failure is not None:
                     raise failure.error
         return refusals
+
+    def _update_chunk(self, object_type: str, chunk: Sequence[tuple[str, dict[str, str]]]) -> list[RecordRefusal]:
+        """One batch update, its call counted. An invalid value makes HubSpot refuse the whole batch (400), which
+        the adapter then halves until the bad record stands alone: each half is one more call. Otherwise HubSpot's
+        207: the unknown ids are refused, every other record is updated."""
+        invalid = {i: problem for i, values in chunk if (problem := self._invalid_value(object_type, values))}
+        if invalid:
+            if len(chunk) == 1:
+                return [RecordRefusal(chunk[0][0], 400, invalid[chunk[0][0]])]
+            middle = len(chunk) // 2
+            refusals: list[RecordRefusal] = []
+            for half in (chunk[:middle], chunk[middle:]):
+                self._count()
+                refusals += self._update_chunk(object_type, half)
+            return refusals
+        table = self._records[object_type]
+        missing = sorted({i for i, _ in chunk if i not in table or table[i].archived}, key=_id_order)
+        stamp = _hubspot_timestamp(self._now())
+        for record_id, values in chunk:
+            if record_id not in missing:
+                table[record_id].properties.update(values)
+                table[record_id].properties["hs_lastmodifieddate"] = stamp
+        return [RecordRefusal(i, 404, f"OBJECT_NOT_FOUND: {object_type} {i}") for i in missing]
+
+    def _invalid_value(self, object_type: str, values: Mapping[str, str]) -> str | None:
+        """Why HubSpot would refuse one of these values for the type of its property (never the value itself,
+        which may be personal data); None when it would take them all. An empty value clears a property."""
+        for name, value in values.items():
+            kind = self.property_type(object_type, name) if value else None
+            if kind == "number" and _as_number(value) is None:
+                return f"INVALID_FLOAT: {name} is not a number"
+            if kind in ("date", "datetime"):
+                instant = _as_instant(value)
+                if instant is None:
+                    return f"INVALID_DATE: {name} is not a {kind}"
+                if kind == "date" and instant % 86_400_000:
+                    return f"INVALID_DATE: {name} is not midnight UTC, as a date must be"
+        return None
 
     def create(
         self,
@@ -546,16 +690,26 @@ class MemoryCrm:
         associations: Sequence[AssociationTarget] = (),
     ) -> CrmRecord:
         self._check_type(object_type)
+        links: dict[str, list[str]] = defaultdict(list)
+        for target in associations:
+            links[_plural(target.to_object_type)].append(target.to_id)
+        # the adapter associates in the create for the pairs whose default type id it knows, one call each after
+        extra_calls = sum(1 for t in associations if (object_type, _plural(t.to_object_type)) not in _IN_CREATE)
         with self._lock:
             self._count()
             failure = self._failure_before("create")
-            links: dict[str, list[str]] = defaultdict(list)
-            for target in associations:
-                links[target.to_object_type].append(target.to_id)
+            problem = self._invalid_value(object_type, properties)
+            if problem is not None:
+                raise CrmError(f"{object_type} refused: {problem}", status=400)
             record_id = self._insert(object_type, properties, links)
+            self._count(extra_calls)
             if failure is not None:
                 raise failure.error
-            return CrmRecord(id=record_id, properties=dict(self._records[object_type][record_id].properties))
+            return CrmRecord(
+                id=record_id,
+                properties=dict(self._records[object_type][record_id].properties),
+                associations={to_type: tuple(ids) for to_type, ids in links.items()},
+            )
 
     def associated_ids(self, from_object_type: str, to_object_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
         self._check_type(from_object_type)
@@ -578,9 +732,11 @@ class MemoryCrm:
     def find_by_values(self, object_type: str, property_name: str, values: Sequence[str]) -> dict[str, CrmRecord]:
         wanted = {value.lower(): value for value in values}
         found: dict[str, CrmRecord] = {}
+        if not wanted:
+            return found  # nothing to search for: no call
         with self._lock:
             # one search call per 100 values, as the real adapter makes
-            self._count(max(1, -(-len(wanted) // BATCH_SIZE)))
+            self._count(math.ceil(len(wanted) / BATCH_SIZE))
             self._failure_before("find_one")
             # the real adapter searches, so the match follows search semantics (case-insensitive text)
             for record_id in self._ids_after(object_type, None, lambda s: not s.archived):
@@ -646,8 +802,8 @@ class MemoryCrm:
         value = self._records[object_type][record_id].properties.get(property_name)
         return [] if value is None or value == "" else [value]
 
-    def _passes(self, object_type: str, record_id: str, filters: Sequence[Filter]) -> bool:
-        return all(_matches(self._values_of(object_type, record_id, f.property_name), f) for f in filters)
+    def _passes(self, object_type: str, record_id: str, checks: Sequence[tuple[Filter, PropertyType | None]]) -> bool:
+        return all(_matches(self._values_of(object_type, record_id, f.property_name), f, kind) for f, kind in checks)
 
     def _project(
         self, object_type: str, record_id: str, properties: Sequence[str], to_types: Sequence[str]
@@ -663,7 +819,7 @@ class MemoryCrm:
         return CrmRecord(
             id=record_id,
             properties={name: stored.get(name) for name in names},
-            associations={k: v for k, v in associations.items() if v},
+            associations=associations,
             archived=self._records[object_type][record_id].archived,
         )
 

@@ -6,12 +6,13 @@ them to the typed entities below through `flywheel.services.mapping`, using the 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 # --- CRM level -------------------------------------------------------------------------------------------------
 
@@ -94,32 +95,6 @@ class Contact:
 
 
 @dataclass(frozen=True, slots=True)
-class Order:
-    """A closed-won deal in an order pipeline: what the customer bought, when, for how much (EUR)."""
-
-    id: str
-    company_id: str
-    amount: float
-    order_date: date  # closedate as a Europe/Rome calendar date
-
-
-@dataclass(frozen=True, slots=True)
-class Deal:
-    """Any deal, open or closed, with its pipeline and stage resolved against the portal schema."""
-
-    id: str
-    company_ids: tuple[str, ...]
-    pipeline_id: str
-    stage_id: str
-    is_closed: bool
-    is_won: bool
-    amount: float | None = None
-    close_date: date | None = None
-    name: str | None = None
-    properties: Mapping[str, str | None] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class Company:
     id: str
     name: str
@@ -139,40 +114,90 @@ class Company:
 
 # --- Actions and runs ------------------------------------------------------------------------------------------
 
-ActionType = Literal[
-    "update_company",
-    "create_deal",
-    "move_deal",
-    "create_task",
-    "send_email",
-    "notify_owner",
-    "update_contact",
-]
 
-
-class Action(BaseModel):
-    """One effect a service decided on. `key` is its idempotency key (`function:company:period-or-step`)."""
+class _Effect(BaseModel):
+    """What every action has: the company it is about and, for effects that are not naturally idempotent, the
+    idempotency key (`function:company:period-or-step`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    type: ActionType
     company_id: str
-    key: str | None = None
-    properties: dict[str, str] | None = None
-    deal_id: str | None = None
-    contact_id: str | None = None
-    contact_ids: list[str] | None = None
-    owner_id: str | None = None
-    pipeline: str | None = None
-    stage: str | None = None
-    template: str | None = None
-    subject: str | None = None
-    body: str | None = None
-    due: datetime | None = None
-    context: dict[str, str] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        """The action as `--json` and the HTTP answer show it: its type first, no empty fields."""
+        dumped = self.model_dump(mode="json", exclude_none=True)
+        return {"type": dumped.pop("type"), **dumped}
+
+
+class UpdateCompany(_Effect):
+    type: Literal["update_company"] = "update_company"
+    properties: dict[str, str]
+    key: str | None = None  # a property write is idempotent: the key only names it in reports
+
+
+class UpdateContact(_Effect):
+    type: Literal["update_contact"] = "update_contact"
+    contact_id: str
+    properties: dict[str, str]
+    key: str | None = None
+
+
+class MoveDeal(_Effect):
+    type: Literal["move_deal"] = "move_deal"
+    deal_id: str
+    stage: str
+    properties: dict[str, str] | None = None
+    key: str | None = None
+
+
+class CreateDeal(_Effect):
+    type: Literal["create_deal"] = "create_deal"
+    key: str
+    properties: dict[str, str]
+    pipeline: str | None = None
+    stage: str | None = None
+    owner_id: str | None = None
+    contact_ids: list[str] | None = None
+
+
+class _Task(_Effect):
+    key: str
+    subject: str
+    body: str | None = None
+    due: datetime | None = None
+    owner_id: str | None = None
+    deal_id: str | None = None
+    properties: dict[str, str] | None = None
+
+
+class CreateTask(_Task):
+    """A HubSpot task for a person (the company's owner, the sales assistant)."""
+
+    type: Literal["create_task"] = "create_task"
+
+
+class NotifyOwner(_Task):
+    """An alert for the company's owner: a high-priority task, which HubSpot notifies."""
+
+    type: Literal["notify_owner"] = "notify_owner"
+
+
+class SendEmail(_Effect):
+    type: Literal["send_email"] = "send_email"
+    key: str
+    contact_id: str
+    template: str
+    context: dict[str, str] | None = None
+
+
+# One effect a service decided on, one class per kind; pydantic tells them apart by `type`.
+Action = Annotated[
+    UpdateCompany | UpdateContact | MoveDeal | CreateDeal | CreateTask | NotifyOwner | SendEmail,
+    Field(discriminator="type"),
+]
+ActionType = Literal[
+    "update_company", "update_contact", "move_deal", "create_deal", "create_task", "notify_owner", "send_email"
+]
 
 
 class RunRequest(BaseModel):
@@ -193,12 +218,50 @@ class RunRequest(BaseModel):
         return value
 
 
+@dataclass
+class ExecutionReport:
+    """What happened to the actions, by outcome and type (`created:create_task`, `skipped_done:send_email`...).
+
+    `results` holds the recorded result of every effect known to have happened (a message id for an email),
+    by key; an email whose outcome is unknown is never in it."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    results: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    refusals: dict[str, str] = field(default_factory=dict)
+
+    def count(self, outcome: str, action: Action) -> None:
+        self.outcomes[f"{outcome}:{action.type}"] += 1
+
+    def merge(self, other: ExecutionReport) -> None:
+        self.outcomes.update(other.outcomes)
+        self.results.update(other.results)
+        self.refusals.update(other.refusals)
+
+    @property
+    def transient_failures(self) -> int:
+        """Effects that failed for a reason that may pass (their keys are free or kept for reconciliation): the
+        caller answers 503 so that the trigger is retried."""
+        return self.total("failed_transient")
+
+    def total(self, outcome: str) -> int:
+        return sum(n for k, n in self.outcomes.items() if k.split(":", 1)[0] == outcome)
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(sorted(self.outcomes.items()))
+
+
 class RunResult(BaseModel):
+    """One run: what it decided (`actions`), what happened to each effect (`report`, typed: callers read it, not
+    the summary), and the function's own counts for people (`summary`)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     function: str
     as_of: date
     dry_run: bool
     actions: list[Action]
     summary: dict[str, Any]
+    report: ExecutionReport = Field(default_factory=lambda: ExecutionReport())
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from flywheel.config import ColdRules
 from flywheel.domain.calendar import add_business_days
-from flywheel.domain.models import Action, Company, Contact
+from flywheel.domain.italian import euro, italian_date, italian_number
+from flywheel.domain.models import Company, Contact, CreateDeal, CreateTask, MoveDeal, SendEmail
 from flywheel.domain.retention import days_since
 
 KEY_PREFIX = "cold_segment"
@@ -183,12 +184,11 @@ def wakeup_deal_action(
     assistant_id: str,
     contact_ids: Sequence[str],
     description: str,
-) -> Action:
+) -> CreateDeal:
     """The Wake Up deal: owned by the sales assistant; the company keeps its own owner."""
     if company.last_purchase_date is None:
         raise ValueError(f"company {company.id} has no last order: it cannot be cold")
-    return Action(
-        type="create_deal",
+    return CreateDeal(
         company_id=company.id,
         key=wakeup_deal_key(company.id, company.last_purchase_date),
         pipeline=pipeline_id,
@@ -219,7 +219,7 @@ def due_at(day: date, timezone: str) -> datetime:
 
 def recontact_task_action(
     company: Company, as_of: date, rules: ColdRules, *, owner_id: str | None, timezone: str
-) -> Action:
+) -> CreateTask:
     if company.last_purchase_date is None:
         raise ValueError(f"company {company.id} has no last order")
     days = days_since(company.last_purchase_date, as_of)
@@ -230,8 +230,7 @@ def recontact_task_action(
         f"Se entro {rules.reactivation_after_days} giorni non registri un'attività sull'azienda (chiamata, email, "
         "riunione, nota o attività completata), i suoi contatti riceveranno l'email di riattivazione."
     )
-    return Action(
-        type="create_task",
+    return CreateTask(
         company_id=company.id,
         key=recontact_key(company.id, company.last_purchase_date),
         owner_id=owner_id,
@@ -254,11 +253,10 @@ def reactivation_email_actions(
     template: str,
     owner_name: str,
     ecommerce_url: str,
-) -> list[Action]:
+) -> list[SendEmail]:
     """One reactivation email per contact given (the caller passes only consenting ones)."""
     return [
-        Action(
-            type="send_email",
+        SendEmail(
             company_id=company.id,
             contact_id=contact.id,
             key=reactivation_email_key(company.id, spell, contact.id),
@@ -284,9 +282,8 @@ def reactivated(deal: WakeupDeal, last_order: date | None) -> bool:
     )
 
 
-def reactivated_action(deal: WakeupDeal, *, won_stage_id: str) -> Action:
-    return Action(
-        type="move_deal",
+def reactivated_action(deal: WakeupDeal, *, won_stage_id: str) -> MoveDeal:
+    return MoveDeal(
         company_id=deal.company_id or "",
         deal_id=deal.id,
         stage=won_stage_id,
@@ -307,11 +304,10 @@ def stale_new_deal(deal: WakeupDeal, as_of: date, rules: ColdRules, *, new_stage
 
 def reminder_task_action(
     deal: WakeupDeal, company_name: str, as_of: date, *, assistant_id: str, timezone: str
-) -> Action:
+) -> CreateTask:
     since = deal.in_stage_since or deal.created_on
     waited = (as_of - since).days if since else 0
-    return Action(
-        type="create_task",
+    return CreateTask(
         company_id=deal.company_id or "",
         deal_id=deal.id,
         key=reminder_key(deal.company_id or "", deal.id),
@@ -333,7 +329,7 @@ def appointment_label(kind: str | None) -> str:
 
 def appointment_task_action(
     deal: WakeupDeal, company_name: str, as_of: date, *, owner_id: str | None, timezone: str
-) -> Action:
+) -> CreateTask:
     """A task for the company owner, due at the appointment (or the next business day when it has no date)."""
     zone = ZoneInfo(timezone)
     kind = appointment_label(deal.appointment_kind)
@@ -350,8 +346,7 @@ def appointment_task_action(
         f"Quando: {when}",
         f"Note dell'assistente: {deal.notes.strip() if deal.notes and deal.notes.strip() else 'nessuna'}",
     ]
-    return Action(
-        type="create_task",
+    return CreateTask(
         company_id=deal.company_id or "",
         deal_id=deal.id,
         key=appointment_key(deal.company_id or "", deal.id, deal.appointment_at),
@@ -370,17 +365,3 @@ def contact_display_name(contact: Contact, fallback: str | None = None) -> str:
     if name:
         return name
     return fallback if fallback is not None else f"Contatto {contact.id}"
-
-
-def italian_date(day: date) -> str:
-    return day.strftime("%d/%m/%Y")
-
-
-def italian_number(value: float, decimals: int = 0) -> str:
-    """1234567.5 -> "1.234.567,50" with two decimals: dots group thousands, a comma marks decimals."""
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", "_").replace(".", ",").replace("_", ".")
-
-
-def euro(amount: float) -> str:
-    return f"{italian_number(amount, 2)} €"

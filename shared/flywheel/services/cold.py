@@ -20,23 +20,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flywheel.domain import segments
-from flywheel.domain.models import Action, Company, CrmRecord, RunRequest, RunResult
+from flywheel.domain.models import Action, Company, CrmRecord, ExecutionReport, RunRequest, RunResult
 from flywheel.mail.consent import ConsentPolicy, may_email
 from flywheel.ports import Filter, SequenceRecord
 from flywheel.services.context import Ports
-from flywheel.services.effects import EffectExecutor, ExecutionReport
+from flywheel.services.effects import EffectExecutor
 from flywheel.services.mapping import (
     company_properties,
     parse_date,
     parse_instant,
-    parse_number,
     to_company,
 )
+from flywheel.services.orders import ORDER_PROPERTIES, as_order
 from flywheel.services.portal import PortalSchema
 from flywheel.services.reads import associated_records, contacts_of
 
 FUNCTION = "cold_segment"
-CADENCE = "daily"
 # summary counts that add up over runs (the demo and reports total them); the others describe one run
 SUMMARY_TOTALS = ("deals_created", "deals_moved", "tasks_created", "emails_sent")
 
@@ -149,18 +148,15 @@ def _recent_orders(ports: Ports, as_of: date) -> dict[str, date]:
         Filter("dealstage", "IN", values=tuple(sorted(won_stage_ids))),
         Filter("closedate", "GTE", value=str(int(since.timestamp() * 1000))),
     ]
-    records = [
-        r
-        for r in _search_all(ports, "deals", filters, ["pipeline", "dealstage", "closedate"])
-        if schema.is_order(r.prop("pipeline"), r.prop("dealstage"))
-    ]
-    company_of = _first_companies(ports, "deals", [r.id for r in records])
+    found = (as_order(r, schema, zone) for r in _search_all(ports, "deals", filters, ORDER_PROPERTIES))
+    orders = [order for order in found if order is not None]
+    company_of = _first_companies(ports, "deals", [order.deal_id for order in orders])
     latest: dict[str, date] = {}
-    for record in records:
-        company_id, day = company_of.get(record.id), parse_date(record.prop("closedate"), zone)
-        if company_id is None or day is None or day > as_of:
+    for order in orders:
+        company_id = company_of.get(order.deal_id)
+        if company_id is None or order.day > as_of:
             continue
-        latest[company_id] = max(day, latest.get(company_id, day))
+        latest[company_id] = max(order.day, latest.get(company_id, order.day))
     return latest
 
 
@@ -210,17 +206,11 @@ def _orders_of(ports: Ports, company_ids: Iterable[str]) -> dict[str, list[tuple
     ids = sorted(set(company_ids))
     if not ids:
         return {}
-    deals = associated_records(ports, "companies", "deals", ids, ["pipeline", "dealstage", "amount", "closedate"])
+    deals = associated_records(ports, "companies", "deals", ids, ORDER_PROPERTIES)
     orders: dict[str, list[tuple[date, float]]] = {}
     for company_id in ids:
-        found: list[tuple[date, float]] = []
-        for record in deals[company_id]:
-            if not ports.schema.is_order(record.prop("pipeline"), record.prop("dealstage")):
-                continue
-            day = parse_date(record.prop("closedate"), ports.settings.timezone)
-            if day is not None:
-                found.append((day, parse_number(record.prop("amount")) or 0.0))
-        orders[company_id] = found
+        read = (as_order(record, ports.schema, ports.settings.timezone) for record in deals[company_id])
+        orders[company_id] = [(order.day, order.value or 0.0) for order in read if order is not None]
     return orders
 
 
@@ -528,10 +518,17 @@ def run(request: Request, ports: Ports) -> RunResult:
         f"cold_segment: {summary['cold_segment_size']} cold, {summary['deals_created']} deals created, "
         f"{summary['tasks_created']} tasks, {summary['emails_sent']} emails"
     )
-    return RunResult(function=FUNCTION, as_of=as_of, dry_run=request.dry_run, actions=plan.actions, summary=summary)
+    return RunResult(
+        function=FUNCTION,
+        as_of=as_of,
+        dry_run=request.dry_run,
+        actions=plan.actions,
+        summary=summary,
+        report=report or ExecutionReport(),
+    )
 
 
-def WEBHOOK(events: list[dict[str, Any]], ports: Ports) -> RunResult:
+def webhook(events: list[dict[str, Any]], ports: Ports) -> RunResult:
     """Wake Up stage changes pushed by a HubSpot workflow. The payload only says which deals to look at: each is
     re-read, and only a deal now in the Wake Up pipeline at "Appuntamento fissato" gets its owner's task, once
     per deal and appointment however many times HubSpot delivers the event."""
@@ -577,4 +574,6 @@ def WEBHOOK(events: list[dict[str, Any]], ports: Ports) -> RunResult:
         "effects": report.as_dict(),
         "crm_calls": ports.crm.calls_made - calls_before,
     }
-    return RunResult(function=FUNCTION, as_of=as_of, dry_run=False, actions=plan.actions, summary=summary)
+    return RunResult(
+        function=FUNCTION, as_of=as_of, dry_run=False, actions=plan.actions, summary=summary, report=report
+    )

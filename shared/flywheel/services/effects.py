@@ -16,15 +16,25 @@ HubSpot calls are never made inside a state-store transaction.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flywheel.domain.models import Action, CrmRecord
+from flywheel.domain.models import (
+    Action,
+    CreateDeal,
+    CreateTask,
+    CrmRecord,
+    ExecutionReport,
+    MoveDeal,
+    NotifyOwner,
+    SendEmail,
+    UpdateCompany,
+    UpdateContact,
+)
 from flywheel.mail.consent import ConsentPolicy, consent_refusal
 from flywheel.mail.templates import render
-from flywheel.ports import AssociationTarget, CrmError, EmailMessage, MailerError, RecordRefusal, Reservation
+from flywheel.ports import AssociationTarget, CrmError, EmailMessage, MailerError, Reservation
 from flywheel.services.context import Ports
 from flywheel.services.mapping import contact_properties, to_contact
 
@@ -32,39 +42,37 @@ log = logging.getLogger(__name__)
 
 # keys claimed and looked up in HubSpot together: one search answers 100 keys
 LOOKUP_CHUNK = 100
-CREATES = ("create_deal", "create_task", "notify_owner")
+
+Create = CreateDeal | CreateTask | NotifyOwner
+Keyed = Create | SendEmail
 
 
 @dataclass
-class ExecutionReport:
-    """What happened to the actions, by outcome and type (`created:create_task`, `skipped_done:send_email`...).
+class _Sorted:
+    """The actions of a run by kind, in the order they are carried out."""
 
-    `results` holds the recorded result of every effect known to have happened (a message id for an email),
-    by key; an email whose outcome is unknown is never in it."""
+    companies: list[UpdateCompany] = field(default_factory=list)
+    contacts: list[UpdateContact] = field(default_factory=list)
+    moves: list[MoveDeal] = field(default_factory=list)
+    creates: list[Create] = field(default_factory=list)
+    emails: list[SendEmail] = field(default_factory=list)
 
-    outcomes: Counter[str] = field(default_factory=Counter)
-    results: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    refusals: dict[str, str] = field(default_factory=dict)
-
-    def count(self, outcome: str, action: Action) -> None:
-        self.outcomes[f"{outcome}:{action.type}"] += 1
-
-    def merge(self, other: ExecutionReport) -> None:
-        self.outcomes.update(other.outcomes)
-        self.results.update(other.results)
-        self.refusals.update(other.refusals)
-
-    @property
-    def transient_failures(self) -> int:
-        """Effects that failed for a reason that may pass (their keys are free or kept for reconciliation): the
-        caller answers 503 so that the trigger is retried."""
-        return self.total("failed_transient")
-
-    def total(self, outcome: str) -> int:
-        return sum(n for k, n in self.outcomes.items() if k.split(":", 1)[0] == outcome)
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(sorted(self.outcomes.items()))
+    @classmethod
+    def of(cls, actions: Sequence[Action]) -> _Sorted:
+        found = cls()
+        for action in actions:
+            match action:
+                case UpdateCompany():
+                    found.companies.append(action)
+                case UpdateContact():
+                    found.contacts.append(action)
+                case MoveDeal():
+                    found.moves.append(action)
+                case CreateDeal() | CreateTask() | NotifyOwner():
+                    found.creates.append(action)
+                case SendEmail():
+                    found.emails.append(action)
+        return found
 
 
 class EffectExecutor:
@@ -74,25 +82,24 @@ class EffectExecutor:
         self.idempotency = ports.idempotency
 
     def execute(self, actions: Sequence[Action]) -> ExecutionReport:
+        """Idempotent property writes first (batched), then creates and emails, each exactly once."""
         report = ExecutionReport()
-        self._update_in_batches("companies", [a for a in actions if a.type == "update_company"], report)
-        self._update_in_batches("contacts", [a for a in actions if a.type == "update_contact"], report)
-        self._move_deals([a for a in actions if a.type == "move_deal"], report)
-        creates = [a for a in actions if a.type in CREATES]
-        for start in range(0, len(creates), LOOKUP_CHUNK):
-            self._create_once(creates[start : start + LOOKUP_CHUNK], report)
-        emails = [a for a in actions if a.type == "send_email"]
-        contacts = self._contacts_for(emails)
-        for action in emails:
-            self._email_once(action, contacts, report)
+        work = _Sorted.of(actions)
+        self._write("companies", [(a, a.company_id, a.properties) for a in work.companies], "updated", report)
+        self._write("contacts", [(a, a.contact_id, a.properties) for a in work.contacts], "updated", report)
+        moves = [(a, a.deal_id, {"dealstage": a.stage, **(a.properties or {})}) for a in work.moves]
+        self._write("deals", moves, "moved", report)
+        for start in range(0, len(work.creates), LOOKUP_CHUNK):
+            self._create_once(work.creates[start : start + LOOKUP_CHUNK], report)
+        contacts = self._contacts_for(work.emails)
+        for email in work.emails:
+            self._email_once(email, contacts, report)
         return report
 
     # --- exactly once ------------------------------------------------------------------------------------------
 
-    def _claim(self, action: Action, report: ExecutionReport) -> Reservation | None:
+    def _claim(self, action: Keyed, report: ExecutionReport) -> Reservation | None:
         """The claim on the action's key when it is ours to act on; None (counted) when it is done or held."""
-        if action.key is None:
-            raise ValueError(f"{action.type} for company {action.company_id} has no idempotency key")
         claim = self.idempotency.claim(action.key)
         if claim.status == "done":
             result = claim.result or {}
@@ -107,7 +114,7 @@ class EffectExecutor:
             return None
         return claim
 
-    def _create_once(self, actions: Sequence[Action], report: ExecutionReport) -> None:
+    def _create_once(self, actions: Sequence[Create], report: ExecutionReport) -> None:
         """Deals and tasks: claim a chunk of keys, look them all up in HubSpot in one search per object type,
         record what exists already, create the rest."""
         claims = [(action, claim) for action in actions if (claim := self._claim(action, report)) is not None]
@@ -129,16 +136,15 @@ class EffectExecutor:
                 # an earlier attempt (or a run on another state store) created it: record it, create nothing
                 self._done(action, claim, {"id": existing.id, "found_existing": True}, "found_existing", report)
                 continue
-            perform = self._create_deal if action.type == "create_deal" else self._create_task
             try:
-                result = perform(action)
+                result = self._create_deal(action) if isinstance(action, CreateDeal) else self._create_task(action)
             except CrmError as error:
                 # a create that failed transiently may have happened: keep the key, the lookup settles it
                 self._failed(action, claim, error, report, outcome_known=not error.transient)
                 continue
             self._done(action, claim, result, "created", report)
 
-    def _email_once(self, action: Action, contacts: Mapping[str, CrmRecord], report: ExecutionReport) -> None:
+    def _email_once(self, action: SendEmail, contacts: Mapping[str, CrmRecord], report: ExecutionReport) -> None:
         claim = self._claim(action, report)
         if claim is None:
             return
@@ -169,7 +175,7 @@ class EffectExecutor:
 
     def _done(
         self,
-        action: Action,
+        action: Keyed,
         claim: Reservation,
         result: Mapping[str, Any],
         outcome: str,
@@ -186,7 +192,7 @@ class EffectExecutor:
 
     def _failed(
         self,
-        action: Action,
+        action: Keyed,
         claim: Reservation,
         error: CrmError | MailerError,
         report: ExecutionReport,
@@ -207,9 +213,9 @@ class EffectExecutor:
 
     # --- effects -----------------------------------------------------------------------------------------------
 
-    def _create_deal(self, action: Action) -> Mapping[str, Any]:
-        properties = dict(action.properties or {})
-        properties[self.contract.flywheel_key] = action.key or ""
+    def _create_deal(self, action: CreateDeal) -> Mapping[str, Any]:
+        properties = dict(action.properties)
+        properties[self.contract.flywheel_key] = action.key
         if action.pipeline:
             properties["pipeline"] = action.pipeline
         if action.stage:
@@ -221,14 +227,14 @@ class EffectExecutor:
         record = self.ports.crm.create("deals", properties, targets)
         return {"id": record.id}
 
-    def _create_task(self, action: Action) -> Mapping[str, Any]:
+    def _create_task(self, action: CreateTask | NotifyOwner) -> Mapping[str, Any]:
         properties = {
-            "hs_task_subject": action.subject or "",
+            "hs_task_subject": action.subject,
             "hs_task_body": action.body or "",
             "hs_task_status": "NOT_STARTED",
             "hs_task_type": "TODO",
-            "hs_task_priority": "HIGH" if action.type == "notify_owner" else "MEDIUM",
-            self.contract.flywheel_key: action.key or "",
+            "hs_task_priority": "HIGH" if isinstance(action, NotifyOwner) else "MEDIUM",
+            self.contract.flywheel_key: action.key,
             **(action.properties or {}),
         }
         if action.due is not None:
@@ -241,9 +247,9 @@ class EffectExecutor:
         record = self.ports.crm.create("tasks", properties, targets)
         return {"id": record.id}
 
-    def _message(self, action: Action, contacts: Mapping[str, CrmRecord]) -> EmailMessage | str:
+    def _message(self, action: SendEmail, contacts: Mapping[str, CrmRecord]) -> EmailMessage | str:
         """The rendered email, or why the contact may not receive it (consent is checked at send time)."""
-        record = contacts.get(action.contact_id or "")
+        record = contacts.get(action.contact_id)
         if record is None:
             return "unknown_contact"
         contact = to_contact(record, self.contract)
@@ -251,10 +257,10 @@ class EffectExecutor:
         if refusal is not None or contact.email is None:
             return refusal or "no_email"
         context = dict(action.context or {})
-        subject, body = render(action.template or "", context)
+        subject, body = render(action.template, context)
         return EmailMessage(
-            key=action.key or "",
-            template=action.template or "",
+            key=action.key,
+            template=action.template,
             company_id=action.company_id,
             contact_id=contact.id,
             to_email=contact.email,
@@ -263,56 +269,35 @@ class EffectExecutor:
             context=context,
         )
 
-    def _contacts_for(self, emails: Sequence[Action]) -> dict[str, CrmRecord]:
+    def _contacts_for(self, emails: Sequence[SendEmail]) -> dict[str, CrmRecord]:
         """Consent is read fresh at send time, not trusted from when the action was decided."""
-        ids = sorted({a.contact_id for a in emails if a.contact_id})
+        ids = sorted({a.contact_id for a in emails})
         if not ids:
             return {}
         records = self.ports.crm.read_batch("contacts", ids, contact_properties(self.contract))
         return {r.id: r for r in records}
 
-    def _update_in_batches(self, object_type: str, actions: Sequence[Action], report: ExecutionReport) -> None:
-        if not actions:
-            return
-        updates: list[tuple[str, Mapping[str, str]]] = []
-        for action in actions:
-            target = action.contact_id if object_type == "contacts" else action.company_id
-            updates.append((target or action.company_id, action.properties or {}))
-        refusals = self.ports.crm.update_batch(object_type, updates)
-        self._count_updates(actions, refusals, "updated", report, contacts=object_type == "contacts")
-
-    def _move_deals(self, actions: Sequence[Action], report: ExecutionReport) -> None:
-        if not actions:
-            return
-        updates: list[tuple[str, Mapping[str, str]]] = []
-        for action in actions:
-            if action.deal_id is None or action.stage is None:
-                raise ValueError(f"move_deal for company {action.company_id} needs deal_id and stage")
-            updates.append((action.deal_id, {"dealstage": action.stage, **(action.properties or {})}))
-        refusals = self.ports.crm.update_batch("deals", updates)
-        self._count_updates(actions, refusals, "moved", report, deals=True)
-
-    def _count_updates(
+    def _write(
         self,
-        actions: Sequence[Action],
-        refusals: Sequence[RecordRefusal],
+        object_type: str,
+        writes: Sequence[tuple[Action, str, Mapping[str, str]]],
         outcome: str,
         report: ExecutionReport,
-        *,
-        contacts: bool = False,
-        deals: bool = False,
     ) -> None:
-        """A refused record is a failure with HubSpot's reason; it does not fail the run or the others."""
+        """(action, record id, properties) as batch updates. A record HubSpot refuses is a failure with HubSpot's
+        reason; it does not fail the run or the others."""
+        if not writes:
+            return
+        refusals = self.ports.crm.update_batch(object_type, [(record, properties) for _, record, properties in writes])
         refused = {r.record_id: r.reason for r in refusals}
-        for action in actions:
-            target = action.deal_id if deals else action.contact_id if contacts else action.company_id
-            reason = refused.get(target or action.company_id)
+        for action, record, _ in writes:
+            reason = refused.get(record)
             if reason is None:
                 report.count(outcome, action)
             else:
                 report.count("failed", action)
-                report.refusals[f"{action.type}:{target}"] = reason
+                report.refusals[f"{action.type}:{record}"] = reason
 
 
-def _object_type(action: Action) -> str:
-    return "deals" if action.type == "create_deal" else "tasks"
+def _object_type(action: Create) -> str:
+    return "deals" if isinstance(action, CreateDeal) else "tasks"

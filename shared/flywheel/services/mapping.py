@@ -6,8 +6,7 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from flywheel.config import PortalContract
-from flywheel.domain.models import Company, Contact, CrmRecord, Deal, Order
-from flywheel.services.portal import PortalSchema
+from flywheel.domain.models import Company, Contact, CrmRecord
 
 DEAL_PROPERTIES = ("dealname", "amount", "closedate", "pipeline", "dealstage", "hs_lastmodifieddate")
 
@@ -114,30 +113,3 @@ def to_contact(record: CrmRecord, contract: PortalContract) -> Contact:
         legal_basis=record.prop(contract.contact_legal_basis),
         phone=record.prop("phone"),
     )
-
-
-def to_deal(record: CrmRecord, schema: PortalSchema, timezone: str = "Europe/Rome") -> Deal:
-    pipeline_id = record.prop("pipeline") or ""
-    stage_id = record.prop("dealstage") or ""
-    stage = schema.stage(pipeline_id, stage_id)
-    return Deal(
-        id=record.id,
-        company_ids=record.associations.get("companies", ()),
-        pipeline_id=pipeline_id,
-        stage_id=stage_id,
-        is_closed=bool(stage and stage.is_closed),
-        is_won=bool(stage and stage.is_won),
-        amount=parse_number(record.prop("amount")),
-        close_date=parse_date(record.prop("closedate"), timezone),
-        name=record.prop("dealname"),
-        properties=record.properties,
-    )
-
-
-def to_order(deal: Deal, schema: PortalSchema) -> Order | None:
-    """The deal as an order of its (first) company, or None when it is not a closed-won order."""
-    if not deal.company_ids or deal.close_date is None:
-        return None
-    if not schema.is_order(deal.pipeline_id, deal.stage_id):
-        return None
-    return Order(id=deal.id, company_id=deal.company_ids[0], amount=deal.amount or 0.0, order_date=deal.close_date)

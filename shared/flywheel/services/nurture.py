@@ -24,24 +24,33 @@ from typing import Any, cast
 
 from flywheel.config import require_coupon_secret
 from flywheel.domain import nurture as rules_of
-from flywheel.domain.models import Action, Company, Contact, CrmRecord, RunRequest, RunResult
+from flywheel.domain.italian import italian_date
+from flywheel.domain.models import (
+    Action,
+    Company,
+    Contact,
+    CrmRecord,
+    ExecutionReport,
+    RunRequest,
+    RunResult,
+    SendEmail,
+    UpdateCompany,
+)
 from flywheel.domain.nurture import Conversion, Enrolment, Send, Status
 from flywheel.mail.consent import ConsentPolicy, may_email
 from flywheel.mail.templates import TEMPLATES
 from flywheel.ports import Filter, Reservation, SequenceRecord, StaleSequence
 from flywheel.services.context import Ports
-from flywheel.services.effects import EffectExecutor, ExecutionReport
+from flywheel.services.effects import EffectExecutor
 from flywheel.services.mapping import (
     DEAL_PROPERTIES,
     company_properties,
-    parse_date,
-    parse_number,
     to_company,
 )
+from flywheel.services.orders import as_order
 from flywheel.services.reads import associated_records, contacts_of
 
 FUNCTION = "nurture_step"
-CADENCE = "daily"
 # summary counts that add up over runs (the demo and reports total them); the others describe one run
 SUMMARY_TOTALS = ("enrolled", "sent", "converted", "completed", "no_consent", "skipped_no_consent")
 KIND = "nurture"
@@ -173,7 +182,7 @@ class _Plan:
     conversion: Conversion | None = None
     step: int | None = None
     recipients: list[Contact] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
+    actions: list[SendEmail] = field(default_factory=list)
     outcome: Enrolment | None = None
 
 
@@ -212,7 +221,7 @@ class _DailyRun:
         # a company that ordered since its last known order is not lukewarm after all: that spell is over
         plans = [p for p in plans if not (p.is_new and p.conversion is not None)]
         self._decide(plans)
-        actions = [a for p in plans for a in p.actions]
+        actions: list[Action] = [a for p in plans for a in p.actions]
         if self.dry_run:
             actions += self._property_actions(plans)
             return self._result([*plans, *gone], actions, ExecutionReport())
@@ -320,13 +329,12 @@ class _DailyRun:
 
     # --- acting ------------------------------------------------------------------------------------------------
 
-    def _emails(self, plan: _Plan) -> list[Action]:
+    def _emails(self, plan: _Plan) -> list[SendEmail]:
         e, step = plan.enrolment, plan.step
         assert step is not None
         template = rules_of.template_for(step)
         return [
-            Action(
-                type="send_email",
+            SendEmail(
                 company_id=e.company_id,
                 contact_id=contact.id,
                 template=template,
@@ -347,8 +355,8 @@ class _DailyRun:
             "ecommerce_url": self.rules.ecommerce_url,
             "survey_url": self.rules.survey_url,
             "coupon_code": code,
-            "coupon_expiry": _italian(expiry),
-            "suspension_date": _italian(self.as_of),
+            "coupon_expiry": italian_date(expiry),
+            "suspension_date": italian_date(self.as_of),
             "owner_name": owner.full_name if owner else "il tuo referente commerciale",
         }
         # only what the template uses: with the HubSpot mailer each key becomes a custom property
@@ -371,7 +379,7 @@ class _DailyRun:
             assert plan.step is not None
             # only confirmed messages count: an email whose outcome is unknown is not a step sent
             delivered = tuple(
-                (a.contact_id or "", str(report.results[a.key]["message_id"]))
+                (a.contact_id, str(report.results[a.key]["message_id"]))
                 for a in plan.actions
                 if a.key in report.results and report.results[a.key].get("message_id")
             )
@@ -410,8 +418,7 @@ class _DailyRun:
             if just_completed and (self.dry_run or self._reserve_suspension(outcome)):
                 properties[contract.ecommerce_status] = "suspended"
         return [
-            Action(type="update_company", company_id=company_id, properties=properties)
-            for company_id, properties in by_company.items()
+            UpdateCompany(company_id=company_id, properties=properties) for company_id, properties in by_company.items()
         ]
 
     def _reserve_suspension(self, e: Enrolment) -> bool:
@@ -472,11 +479,9 @@ class _DailyRun:
         )
         if not self.dry_run:
             summary["effects"] = report.as_dict()
-        return RunResult(function=FUNCTION, as_of=self.as_of, dry_run=self.dry_run, actions=actions, summary=summary)
-
-
-def _italian(day: date) -> str:
-    return day.strftime("%d/%m/%Y")
+        return RunResult(
+            function=FUNCTION, as_of=self.as_of, dry_run=self.dry_run, actions=actions, summary=summary, report=report
+        )
 
 
 def orders_after(ports: Ports, since: Mapping[str, date]) -> dict[str, list[Conversion]]:
@@ -494,18 +499,15 @@ def orders_after(ports: Ports, since: Mapping[str, date]) -> dict[str, list[Conv
 
 
 def _as_order(ports: Ports, record: CrmRecord, timezone: str) -> Conversion | None:
-    if not ports.schema.is_order(record.prop("pipeline"), record.prop("dealstage")):
-        return None
-    closed = parse_date(record.prop("closedate"), timezone)
-    if closed is None:
-        return None
-    return Conversion(order_date=closed, order_value=parse_number(record.prop("amount")), order_id=record.id)
+    """The deal as the order that ends a sequence (the shared reading of orders), or None."""
+    order = as_order(record, ports.schema, timezone)
+    return None if order is None else Conversion(order_date=order.day, order_value=order.value, order_id=order.deal_id)
 
 
 # --- the order webhook -----------------------------------------------------------------------------------------
 
 
-def WEBHOOK(events: list[dict[str, Any]], ports: Ports) -> RunResult:
+def webhook(events: list[dict[str, Any]], ports: Ports) -> RunResult:
     """Orders ending running sequences, at once. Events only name deals: the deal is read again from HubSpot
     (the event may be stale, or not about an order at all) and checked with the portal schema."""
     as_of = ports.clock.today()
@@ -533,7 +535,6 @@ def WEBHOOK(events: list[dict[str, Any]], ports: Ports) -> RunResult:
                     ports.settings.portal.nurture_step: str(ended.step),
                     ports.settings.portal.nurture_status: "converted",
                 }
-    actions = [Action(type="update_company", company_id=c, properties=p) for c, p in updates.items()]
-    if actions:
-        EffectExecutor(ports).execute(actions)
-    return RunResult(function=FUNCTION, as_of=as_of, dry_run=False, actions=actions, summary=summary)
+    actions = [UpdateCompany(company_id=c, properties=p) for c, p in updates.items()]
+    report = EffectExecutor(ports).execute(actions) if actions else ExecutionReport()
+    return RunResult(function=FUNCTION, as_of=as_of, dry_run=False, actions=actions, summary=summary, report=report)
