@@ -19,7 +19,7 @@ from typing import Any
 
 from flywheel.bootstrap import Instance
 from flywheel.clock import FixedClock, SystemClock
-from flywheel.config import load_settings
+from flywheel.config import Settings, load_settings
 from flywheel.domain.models import RunResult
 from flywheel.runner import run_function
 from flywheel.services.registry import due_on
@@ -51,6 +51,34 @@ class FunctionTally:
         self.last_day = result.as_of
 
 
+def _demo_settings(server: Any, work: Path) -> Settings:
+    """The embedded defaults, pointed at the demo's portal and work folder."""
+    defaults = load_settings()
+    return defaults.model_copy(
+        update={
+            "hubspot_api_base": server.url,
+            "hubspot_access_token": server.token,
+            "hubspot_rate_limit": 0,
+            "state": f"sqlite:///{(work / 'state.db').resolve()}",
+            "mailer": f"outbox://{(work / 'outbox').resolve()}",
+            "nurture": defaults.nurture.model_copy(update={"coupon_secret": secrets.token_urlsafe(32)}),
+        }
+    )
+
+
+def _run_scheduled(
+    day: date, instance: Instance, clock: FixedClock, server: Any, tallies: dict[str, FunctionTally]
+) -> None:
+    """What the schedules start on `day`, each at its time, Flywheel's clock and the portal's together."""
+    for spec, schedule in due_on(day, instance.settings):
+        clock.set(FixedClock.on(day, instance.settings.timezone, at=schedule.at).now())
+        server.store.clock.pin(clock.now())
+        request = spec.request_model.model_validate({"as_of": day, **schedule.body})
+        started = time.monotonic()
+        result = run_function(spec.name, request, instance.ports(clock=clock))
+        tallies[spec.name].add(result, time.monotonic() - started, spec.summary_totals)
+
+
 def run_demo(
     *,
     companies: int = 3000,
@@ -74,16 +102,7 @@ def run_demo(
     say(f"Flywheel demo: a sandbox portal of {companies:,} companies, {days} simulated days from {start}")
     server = SandboxServer(port=0, companies=companies, seed=seed, rate_limit=0, today=start, now=clock.now()).start()
     try:
-        settings = load_settings().model_copy(
-            update={
-                "hubspot_api_base": server.url,
-                "hubspot_access_token": server.token,
-                "hubspot_rate_limit": 0,
-                "state": f"sqlite:///{(work / 'state.db').resolve()}",
-                "mailer": f"outbox://{(work / 'outbox').resolve()}",
-                "nurture": load_settings().nurture.model_copy(update={"coupon_secret": secrets.token_urlsafe(32)}),
-            }
-        )
+        settings = _demo_settings(server, work)
         instance = Instance(settings)
         portal = server.store.generated or generate_portal(companies, seed, start)
         tallies: dict[str, FunctionTally] = defaultdict(FunctionTally)
@@ -97,13 +116,7 @@ def run_demo(
                 place(server.store, order)
                 placed[order.company_id] = day
                 new_orders += 1
-            for spec, schedule in due_on(day, settings):
-                clock.set(FixedClock.on(day, timezone, at=schedule.at).now())
-                server.store.clock.pin(clock.now())
-                request = spec.request_model.model_validate({"as_of": day, **schedule.body})
-                t0 = time.monotonic()
-                result = run_function(spec.name, request, instance.ports(clock=clock))
-                tallies[spec.name].add(result, time.monotonic() - t0, spec.summary_totals)
+            _run_scheduled(day, instance, clock, server, tallies)
             progress(offset + 1, days, day, tallies, new_orders, time.monotonic() - began)
         if sys.stderr.isatty():
             sys.stderr.write("\n")
