@@ -8,14 +8,13 @@ the staged pages instead of listing them again.
 
 from __future__ import annotations
 
+from flywheel.services.orders import ORDER_PROPERTIES
 from flywheel.services.sirank.checkpoint import COMPANY_PAGES, DEAL_PAGES
 from flywheel.services.sirank.deal_index import shard_count, write_index
 from flywheel.services.sirank.ids import by_id, chunks
 from flywheel.services.sirank.job import PROGRESS_EVERY, Job
 from flywheel.services.sirank.ledger import CompanyState, LedgerMeta, index_name, ledger_name
 from flywheel.services.sirank.scoring import BATCH, Scoring
-
-DEAL_PROPERTIES = ("amount", "closedate", "pipeline", "dealstage")
 
 
 class FullRun:
@@ -58,7 +57,7 @@ class FullRun:
 
     def _list_deals(self) -> None:
         job = self.job
-        pages = job.crm.list_pages("deals", DEAL_PROPERTIES, associations=["companies"], after=self.checkpoint.cursor)
+        pages = job.crm.list_pages("deals", ORDER_PROPERTIES, associations=["companies"], after=self.checkpoint.cursor)
         for page in pages:
             staged: list[str] = []
             for record in page.records:
