@@ -126,8 +126,5 @@ class SyntheticCrm:
         self._calls += (len(ids) + 99) // 100
         return {}
 
-    def find_one(self, object_type: str, property_name: str, value: str) -> CrmRecord | None:
-        return None
-
     def find_by_values(self, object_type: str, property_name: str, values: Sequence[str]) -> dict[str, CrmRecord]:
         return {}

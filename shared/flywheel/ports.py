@@ -112,10 +112,6 @@ class Crm(Protocol):
         """Associations v4 batch read: for each id, the ids of the associated records."""
         ...
 
-    def find_one(self, object_type: str, property_name: str, value: str) -> CrmRecord | None:
-        """The record whose property equals value (used to reconcile an effect by its `flywheel_key`)."""
-        ...
-
     def find_by_values(self, object_type: str, property_name: str, values: Sequence[str]) -> dict[str, CrmRecord]:
         """Records whose property equals one of `values`, by value: one search per 100 values."""
         ...

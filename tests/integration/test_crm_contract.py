@@ -5,7 +5,7 @@ Both are seeded with the same records through one small helper (`Portal.add`), w
 label, so that the checks compare labels, never ids. The memory portal copies the sandbox portal's owners and
 pipelines, ids included. Every method of the port is covered: owners, pipelines, list_pages (paging, associations,
 archived), search_pages (operators, AND, ascending hs_object_id order, paging, case-insensitive text), read_batch,
-update_batch (refusals), create with associations, associated_ids, find_one / find_by_values, and the count of
+update_batch (refusals), create with associations, associated_ids, find_by_values, and the count of
 HTTP calls each makes. A property test throws random filters at both and asks for the same answer.
 """
 
@@ -713,21 +713,21 @@ def test_associated_ids_go_100_ids_a_call(portal: Portal) -> None:
     assert calls == 2
 
 
-# --- find_one and find_by_values -------------------------------------------------------------------------------
+# --- find_by_values -------------------------------------------------------------------------------
 
 
-def test_find_one_finds_a_record_by_a_property_ignoring_case(world: Portal) -> None:
-    found, calls = calls_of(world, lambda: world.crm.find_one("tasks", "flywheel_key", "COLD_SEGMENT:ROSSI:2026-11"))
+def test_find_by_values_finds_a_record_by_a_property_ignoring_case(world: Portal) -> None:
+    found, calls = calls_of(world, lambda: world.crm.find_by_values("tasks", "flywheel_key", ["COLD_SEGMENT:ROSSI:2026-11"]).get("COLD_SEGMENT:ROSSI:2026-11"))
 
     assert found is not None
     assert world.label("tasks", found.id) == "task-rossi"
     assert found.prop("flywheel_key") == "cold_segment:rossi:2026-11"
     assert calls == 1
-    assert world.crm.find_one("tasks", "flywheel_key", "nurture:rossi:1") is None
+    assert world.crm.find_by_values("tasks", "flywheel_key", ["nurture:rossi:1"]).get("nurture:rossi:1") is None
 
 
-def test_find_one_never_finds_an_archived_record(world: Portal) -> None:
-    assert world.crm.find_one("companies", "name", "Archiviata") is None
+def test_find_by_values_never_finds_an_archived_record(world: Portal) -> None:
+    assert world.crm.find_by_values("companies", "name", ["Archiviata"]).get("Archiviata") is None
 
 
 def test_find_by_values_maps_each_value_asked_for_to_its_record(world: Portal) -> None:

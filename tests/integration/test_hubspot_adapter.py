@@ -210,14 +210,14 @@ def test_a_search_matching_more_than_10000_records_returns_each_exactly_once(ser
         assert rest == found[(stopped_after + 1) * 200 :]
 
 
-def test_find_one_finds_a_record_by_its_key_and_nothing_for_an_unknown_key(server: Any) -> None:
+def test_find_by_values_finds_a_record_by_its_key_and_nothing_for_an_unknown_key(server: Any) -> None:
     server.store.create_object("tasks", {"hs_task_subject": "Richiamare", "flywheel_key": "cold:1:2026-11"})
     wanted = server.store.create_object("tasks", {"hs_task_subject": "Richiamare", "flywheel_key": "cold:2:2026-11"})
     crm = adapter_for(server)
-    found = crm.find_one("tasks", "flywheel_key", "cold:2:2026-11")
+    found = crm.find_by_values("tasks", "flywheel_key", ["cold:2:2026-11"]).get("cold:2:2026-11")
     assert found is not None and found.id == wanted
     assert found.prop("flywheel_key") == "cold:2:2026-11"
-    assert crm.find_one("tasks", "flywheel_key", "cold:3:2026-11") is None
+    assert crm.find_by_values("tasks", "flywheel_key", ["cold:3:2026-11"]).get("cold:3:2026-11") is None
 
 
 # --- creates and associations -----------------------------------------------------------------------------------

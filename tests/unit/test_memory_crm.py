@@ -348,24 +348,24 @@ def test_a_value_of_the_wrong_type_or_an_empty_list_is_a_bad_request(crm: Memory
     assert refused.value.status == 400
 
 
-# --- find_one, calls and failures ------------------------------------------------------------------------------
+# --- find_by_values, calls and failures ------------------------------------------------------------------------------
 
 
-def test_find_one_returns_the_live_record_with_the_value(crm: MemoryCrm) -> None:
+def test_find_by_values_returns_the_live_record_with_the_value(crm: MemoryCrm) -> None:
     archived = crm.add("tasks", {"flywheel_key": "cold:1:2026-03"})
     crm.archive("tasks", archived)
     live = crm.add("tasks", {"flywheel_key": "cold:1:2026-03"})
 
-    found = crm.find_one("tasks", "flywheel_key", "cold:1:2026-03")
+    found = crm.find_by_values("tasks", "flywheel_key", ["cold:1:2026-03"]).get("cold:1:2026-03")
 
     assert found is not None and found.id == live
-    assert crm.find_one("tasks", "flywheel_key", "cold:2:2026-03") is None
+    assert crm.find_by_values("tasks", "flywheel_key", ["cold:2:2026-03"]).get("cold:2:2026-03") is None
 
 
-def test_find_one_matches_as_a_hubspot_eq_search_does_ignoring_case(crm: MemoryCrm) -> None:
+def test_find_by_values_matches_as_a_hubspot_eq_search_does_ignoring_case(crm: MemoryCrm) -> None:
     task = crm.add("tasks", {"flywheel_key": "Cold:1:2026-03"})
 
-    found = crm.find_one("tasks", "flywheel_key", "cold:1:2026-03")
+    found = crm.find_by_values("tasks", "flywheel_key", ["cold:1:2026-03"]).get("cold:1:2026-03")
 
     assert found is not None and found.id == task
 
@@ -378,7 +378,7 @@ def test_calls_are_counted_per_page_batch_and_create_but_not_for_seeding(crm: Me
     crm.update_batch("companies", [(i, {"sirank": "1"}) for i in ids])  # 2 batches
     crm.associated_ids("companies", "contacts", ids)  # 2 batches
     crm.create("notes", {"hs_note_body": "x"})  # 1
-    crm.find_one("notes", "hs_note_body", "x")  # 1
+    crm.find_by_values("notes", "hs_note_body", ["x"]).get("x")  # 1
     crm.owners()  # 1
     crm.pipelines("deals")  # 1
     crm.find_by_values("notes", "hs_note_body", [])  # none: nothing to search for
@@ -425,6 +425,6 @@ def test_a_failure_after_the_effect_leaves_the_record_to_be_reconciled(crm: Memo
         crm.create("deals", {"flywheel_key": "cold:7:2026-03"})
 
     assert failed.value.transient
-    found = crm.find_one("deals", "flywheel_key", "cold:7:2026-03")
+    found = crm.find_by_values("deals", "flywheel_key", ["cold:7:2026-03"]).get("cold:7:2026-03")
     assert found is not None
     assert crm.calls_made == 2

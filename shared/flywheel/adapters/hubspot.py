@@ -445,9 +445,6 @@ class HubSpotCrm:
             pending = following
         return {i: list(targets) for i, targets in linked.items()}
 
-    def find_one(self, object_type: str, property_name: str, value: str) -> CrmRecord | None:
-        return self.find_by_values(object_type, property_name, [value]).get(value)
-
     def find_by_values(self, object_type: str, property_name: str, values: Sequence[str]) -> dict[str, CrmRecord]:
         # search matches text case-insensitively: map each hit back to the value asked for, ignoring case
         wanted = {value.lower(): value for value in values}

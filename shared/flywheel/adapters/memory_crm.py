@@ -726,9 +726,6 @@ class MemoryCrm:
                 result[record_id] = list(self._sorted_ids(i for i in linked if not targets[i].archived))
             return result
 
-    def find_one(self, object_type: str, property_name: str, value: str) -> CrmRecord | None:
-        return self.find_by_values(object_type, property_name, [value]).get(value)
-
     def find_by_values(self, object_type: str, property_name: str, values: Sequence[str]) -> dict[str, CrmRecord]:
         wanted = {value.lower(): value for value in values}
         found: dict[str, CrmRecord] = {}
@@ -737,7 +734,7 @@ class MemoryCrm:
         with self._lock:
             # one search call per 100 values, as the real adapter makes
             self._count(math.ceil(len(wanted) / BATCH_SIZE))
-            self._failure_before("find_one")
+            self._failure_before("find_by_values")
             # the real adapter searches, so the match follows search semantics (case-insensitive text)
             for record_id in self._ids_after(object_type, None, lambda s: not s.archived):
                 stored = self._values_of(object_type, record_id, property_name)
