@@ -717,7 +717,8 @@ def test_associated_ids_go_100_ids_a_call(portal: Portal) -> None:
 
 
 def test_find_by_values_finds_a_record_by_a_property_ignoring_case(world: Portal) -> None:
-    found, calls = calls_of(world, lambda: world.crm.find_by_values("tasks", "flywheel_key", ["COLD_SEGMENT:ROSSI:2026-11"]).get("COLD_SEGMENT:ROSSI:2026-11"))
+    key = "COLD_SEGMENT:ROSSI:2026-11"
+    found, calls = calls_of(world, lambda: world.crm.find_by_values("tasks", "flywheel_key", [key]).get(key))
 
     assert found is not None
     assert world.label("tasks", found.id) == "task-rossi"
