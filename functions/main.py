@@ -1,6 +1,7 @@
-"""The Cloud Functions entry module: one HTTP entry point per function of the registry, and FUNCTION_webhook for
-each one HubSpot calls. Deploy this folder (plus the flywheel package) with --entry-point NAME; `flywheel
-functions` lists the names and python -m infra.bundle prints the deploy lines.
+"""The Cloud Functions entry module: one HTTP entry point per function of the registry, FUNCTION_webhook for
+each one HubSpot calls, and one per endpoint of the registry (`unsubscribe`, `coupon_check`). Deploy this folder
+(plus the flywheel package) with --entry-point NAME; `flywheel functions` lists the names and python -m
+infra.bundle prints the deploy lines.
 
 Run body: {as_of?, dry_run?, ...the function's own fields}; webhooks: HubSpot's events, signed (v3).
 """
@@ -10,9 +11,9 @@ from typing import Any
 
 import flask
 import functions_framework
-from _entry import run, webhook
+from _entry import endpoint, run, webhook
 
-from flywheel.services.registry import FUNCTIONS
+from flywheel.services.registry import ENDPOINTS, FUNCTIONS
 
 
 def _entry_point(name: str, function: str, handle: Callable[[str, flask.Request], Any]) -> Callable[..., Any]:
@@ -31,3 +32,6 @@ for _spec in FUNCTIONS:
     if _spec.webhook is not None:
         globals()[f"{_spec.name}_webhook"] = _entry_point(f"{_spec.name}_webhook", _spec.name, webhook)
         __all__.append(f"{_spec.name}_webhook")
+for _endpoint in ENDPOINTS:
+    globals()[_endpoint.name] = _entry_point(_endpoint.name, _endpoint.name, endpoint)
+    __all__.append(_endpoint.name)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flywheel.services.registry import entry_points
+from flywheel.services.registry import entry_points, public_entry_points
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path("build/functions-bundle")
@@ -42,6 +42,7 @@ SECRETS: dict[str, str] = {
     "HUBSPOT_CLIENT_SECRET": "hubspot-client-secret",
     "FLYWHEEL_NURTURE__COUPON_SECRET": "flywheel-coupon-secret",
     "FLYWHEEL_API_TOKEN": "flywheel-api-token",
+    "FLYWHEEL_MAIL__UNSUBSCRIBE_SECRET": "flywheel-unsubscribe-secret",
 }
 
 
@@ -138,11 +139,16 @@ def is_webhook(entry_point: str) -> bool:
     return entry_point.endswith("_webhook")
 
 
+def is_public(entry_point: str) -> bool:
+    return entry_point in public_entry_points()
+
+
 def deploy_command(entry_point: str, source: Path) -> str:
-    """One `gcloud functions deploy` line. Scheduled functions are IAM-only (the scheduler presents an OIDC token);
-    webhooks must be reachable by HubSpot, which cannot, so they are public and refuse any request without a valid
-    v3 signature (and all requests while HUBSPOT_CLIENT_SECRET is unset)."""
-    access = "--allow-unauthenticated" if is_webhook(entry_point) else "--no-allow-unauthenticated"
+    """One `gcloud functions deploy` line. Scheduled functions and `coupon_check` are IAM-only (the scheduler
+    presents an OIDC token); webhooks must be reachable by HubSpot, which cannot, so they are public and refuse any
+    request without a valid v3 signature (and all requests while HUBSPOT_CLIENT_SECRET is unset); `unsubscribe` is
+    opened from an email, so it is public and changes nothing without a valid signed link."""
+    access = "--allow-unauthenticated" if is_public(entry_point) else "--no-allow-unauthenticated"
     return " ".join(
         [
             "gcloud functions deploy",

@@ -7,6 +7,10 @@ the portal contract (`FLYWHEEL_PORTAL__...`), exactly as the functions read them
 deletes, renames or changes anything that exists in the portal: a property of the same name but another type is
 reported as a conflict, a Wake Up pipeline whose stages differ is reported, not repaired. `--dry-run` only reads.
 
+The dynamic (active) company list "CLIENTI FREDDI" (`FLYWHEEL_COLD__ELIGIBLE_LIST`) is created through the Lists
+API v3: the companies whose `wakeup_eligible` (written by cold_segment) is true. A list of that name that is not
+dynamic or filters on something else is reported as a difference, never changed.
+
 Exit status: 0 when the portal is ready for Flywheel (or, with --dry-run, would be after a real run), 1 when
 something is missing or in conflict that provisioning may not create or change, 2 when the portal cannot be read.
 """
@@ -14,6 +18,7 @@ something is missing or in conflict that provisioning may not create or change, 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +28,7 @@ from typing import Any, TypeVar
 
 from flywheel.adapters.hubspot import HubSpotCrm, classify_failure
 from flywheel.adapters.ratelimit import RequestFailed, RetryPolicy, RollingWindowLimiter, call_with_retries
-from flywheel.config import PortalContract, Settings
+from flywheel.config import ColdRules, PortalContract, Settings
 from flywheel.domain.models import Pipeline, Stage
 from flywheel.ports import CrmError
 
@@ -31,6 +36,7 @@ T = TypeVar("T")
 
 FLYWHEEL_GROUP = "flywheel"
 FLYWHEEL_GROUP_LABEL = "Flywheel"
+COMPANY_OBJECT_TYPE_ID = "0-2"  # HubSpot's object type id of companies, as the Lists API names it
 
 # --- what Flywheel needs -------------------------------------------------------------------------------------
 
@@ -102,6 +108,16 @@ def owned_properties(contract: PortalContract) -> list[PropertySpec]:
                 ("no_consent", "Senza consenso"),
             ),
         ),
+        # the nurture gift, honoured by the e-commerce site, which reads HubSpot
+        PropertySpec(
+            "companies",
+            contract.nurture_coupon_code,
+            "Coupon nurture",
+            "string",
+            "text",
+            description="Codice del coupon regalo inviato con la seconda email nurture (Flywheel)",
+        ),
+        PropertySpec("companies", contract.nurture_coupon_expires, "Scadenza coupon nurture", "date", "date"),
         # an idempotency key is nobody's to type in: kept off forms
         *(
             PropertySpec(
@@ -126,6 +142,44 @@ def owned_properties(contract: PortalContract) -> list[PropertySpec]:
         ),
         PropertySpec("deals", contract.wakeup_notes, "Note dell'assistente commerciale", "string", "textarea"),
     ]
+
+
+def cold_properties(cold: ColdRules) -> list[PropertySpec]:
+    """The company property cold_segment keeps, which the CLIENTI FREDDI list filters on."""
+    return [
+        PropertySpec(
+            "companies",
+            cold.eligible_property,
+            "Idoneo al Wake Up",
+            "bool",
+            "booleancheckbox",
+            options=(("true", "Sì"), ("false", "No")),
+            description="Cliente freddo da richiamare (lista CLIENTI FREDDI), aggiornato da Flywheel",
+        )
+    ]
+
+
+def eligible_list_definition(cold: ColdRules) -> dict[str, Any]:
+    """The Lists API v3 body of CLIENTI FREDDI: companies whose `wakeup_eligible` is true, kept current by
+    HubSpot (DYNAMIC). HubSpot wants an OR branch at the root and AND branches under it."""
+    condition = {
+        "filterType": "PROPERTY",
+        "property": cold.eligible_property,
+        "operation": {"operationType": "BOOL", "operator": "IS_EQUAL_TO", "value": True},
+    }
+    return {
+        "name": cold.eligible_list,
+        "objectTypeId": COMPANY_OBJECT_TYPE_ID,
+        "processingType": "DYNAMIC",
+        "filterBranch": {
+            "filterBranchType": "OR",
+            "filterBranchOperator": "OR",
+            "filters": [],
+            "filterBranches": [
+                {"filterBranchType": "AND", "filterBranchOperator": "AND", "filterBranches": [], "filters": [condition]}
+            ],
+        },
+    }
 
 
 def read_properties(contract: PortalContract) -> list[ReadPropertySpec]:
@@ -290,6 +344,32 @@ class PortalApi:
         )
         return str(created.id)
 
+    def list_by_name(self, object_type_id: str, name: str) -> dict[str, Any] | None:
+        """A list's definition with its filters (the Lists API's JSON), or None when there is none of that name."""
+        lists_api = self._hubspot().crm.lists.lists_api
+        try:
+            # the raw JSON: the generated models flatten the filter branch's oneOf and would lose its filters
+            response = self._call(
+                f"list {name}",
+                lambda: lists_api.get_by_name(name, object_type_id, include_filters=True, _preload_content=False),
+            )
+        except CrmError as error:
+            if error.status == 404:
+                return None
+            raise
+        found: dict[str, Any] = json.loads(response.data)["list"]
+        return found
+
+    def create_list(self, definition: dict[str, Any]) -> dict[str, Any]:
+        lists_api = self._hubspot().crm.lists.lists_api
+        response = self._call(
+            f"create list {definition['name']}",
+            lambda: lists_api.create(definition, _preload_content=False),
+            repeat_safe=False,
+        )
+        created: dict[str, Any] = json.loads(response.data)["list"]
+        return created
+
     def _hubspot(self) -> Any:
         if self._client is None:
             from hubspot import Client  # imported here, as in the adapter: importing this module stays cheap
@@ -319,8 +399,11 @@ class PortalApi:
 # --- provisioning ----------------------------------------------------------------------------------------------
 
 
-def provision(api: PortalApi, contract: PortalContract, *, dry_run: bool = False) -> Report:
+def provision(
+    api: PortalApi, contract: PortalContract, *, dry_run: bool = False, cold: ColdRules | None = None
+) -> Report:
     """Create what Flywheel writes and is missing, verify what it reads; the findings, in a report."""
+    cold = cold or ColdRules()
     report = Report(dry_run=dry_run)
     definitions: dict[str, dict[str, Any]] = {}
 
@@ -329,12 +412,13 @@ def provision(api: PortalApi, contract: PortalContract, *, dry_run: bool = False
             definitions[object_type] = api.properties(object_type)
         return definitions[object_type]
 
-    _provision_properties(api, owned_properties(contract), properties_of, report)
+    _provision_properties(api, [*owned_properties(contract), *cold_properties(cold)], properties_of, report)
     _verify_read_properties(read_properties(contract), properties_of, report)
     pipelines = api.crm.pipelines("deals")
     _provision_wakeup_pipeline(api, contract, pipelines, report)
     _verify_order_pipelines(contract, pipelines, report)
     _verify_sales_assistant(api, contract, report)
+    _provision_eligible_list(api, cold, report)
     return report
 
 
@@ -453,6 +537,58 @@ def _verify_sales_assistant(api: PortalApi, contract: PortalContract, report: Re
         report.add(Status.PRESENT, f"owner {email}", f"id {owner.id}")
 
 
+def _provision_eligible_list(api: PortalApi, cold: ColdRules, report: Report) -> None:
+    wanted = eligible_list_definition(cold)
+    subject = f"company list {cold.eligible_list!r}"
+    detail = f"dynamic: {cold.eligible_property} = true"
+    existing = api.list_by_name(COMPANY_OBJECT_TYPE_ID, cold.eligible_list)
+    if existing is None:
+        if report.dry_run:
+            report.add(Status.WOULD_CREATE, subject, detail)
+        else:
+            created = api.create_list(wanted)
+            report.add(Status.CREATED, subject, f"id {created.get('listId')}, {detail}")
+        return
+    difference = _list_difference(existing, cold)
+    if difference:
+        report.add(Status.DIFFERS, subject, f"{difference}; left unchanged")
+    else:
+        report.add(Status.PRESENT, subject, f"id {existing.get('listId')}")
+
+
+def _list_difference(existing: dict[str, Any], cold: ColdRules) -> str | None:
+    """What keeps an existing list of that name from being CLIENTI FREDDI: not dynamic, or filters other than
+    the one condition `wakeup_eligible` is true (HubSpot may add defaults to what it returns: compared by meaning)."""
+    if existing.get("processingType") != "DYNAMIC":
+        return f"it is a {existing.get('processingType')} list, not DYNAMIC"
+    branch = existing.get("filterBranch") or {}
+    children = branch.get("filterBranches") or []
+    conditions = [condition for child in children for condition in child.get("filters") or []]
+    simple = (
+        branch.get("filterBranchType") == "OR"
+        and not branch.get("filters")
+        and len(children) == 1
+        and children[0].get("filterBranchType") == "AND"
+        and not children[0].get("filterBranches")
+        and len(conditions) == 1
+    )
+    if not simple or not _is_eligible_condition(conditions[0], cold):
+        return f"its filters are not just {cold.eligible_property} = true"
+    return None
+
+
+def _is_eligible_condition(condition: dict[str, Any], cold: ColdRules) -> bool:
+    operation = condition.get("operation") or {}
+    return (
+        condition.get("filterType") == "PROPERTY"
+        and condition.get("property") == cold.eligible_property
+        and operation.get("operationType") == "BOOL"
+        and operation.get("operator") == "IS_EQUAL_TO"
+        and operation.get("value") is True
+        and not operation.get("includeObjectsWithNoValueSet", False)
+    )
+
+
 def _find_pipeline(pipelines: Sequence[Pipeline], name: str) -> Pipeline | None:
     """By label or id, as flywheel.services.portal resolves it."""
     return next((p for p in pipelines if p.label == name or p.id == name), None)
@@ -475,7 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limit_per_10s=settings.hubspot_rate_limit,
     )
     try:
-        report = provision(api, settings.portal, dry_run=args.dry_run)
+        report = provision(api, settings.portal, dry_run=args.dry_run, cold=settings.cold)
     except CrmError as error:
         print(f"cannot read the portal: {error}", file=sys.stderr)
         return 2

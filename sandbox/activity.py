@@ -18,12 +18,12 @@ import random
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from statistics import median
 from typing import Any
 
 from sandbox import schema
-from sandbox.generator import ROME, BuyerProfile, GeneratedPortal, business_seconds, money
+from sandbox.generator import PRODUCTS, ROME, SHOP_URL, BuyerProfile, GeneratedPortal, business_seconds, money
 
 NEVER_BOUGHT_DAILY_CHANCE = 0.0004
 LOST_DAILY_CHANCE = 0.0002
@@ -184,3 +184,152 @@ def _rome_date(value: str) -> date | None:
     if len(value) == 10:
         return date.fromisoformat(value)
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(ROME).date()
+
+
+# --- the ERP's changes to customer accounts: cashback and D&P level (cashback_21st, dp_progress) ----------------
+
+DP_LEVELS = ("none", "bronze", "silver", "gold")
+LEVEL_MOVE_DAILY_CHANCE = 0.002
+NEW_CASHBACK_SHARE = 0.3  # companies credited with cashback on the 1st of a month
+CASHBACK_USE_DAILY_CHANCE = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChange:
+    """Properties the ERP sets on a company on a given day."""
+
+    company_id: str
+    properties: dict[str, str]
+
+
+def account_changes_for_day(
+    portal: GeneratedPortal, day: date, seed: int, accounts: Mapping[str, Mapping[str, str]]
+) -> list[AccountChange]:
+    """What the ERP changes on `day`, given each company's current `dp_level` and `cashback_available`:
+    - on the 1st, last month's cashback expires and about a third of the buying companies are credited anew;
+      on other days a company holding cashback spends it now and then;
+    - now and then a level moves: mostly one step up, sometimes two, sometimes one down.
+    The same (portal, day, seed, accounts) always gives the same changes."""
+    rng = random.Random(f"accounts:{seed}:{day.isoformat()}")
+    changes: list[AccountChange] = []
+    for company in portal.objects["companies"]:
+        company_id = str(company["id"])
+        current = accounts.get(company_id, {})
+        cashback_draw, credit_draw, level_draw, move_draw = (rng.random() for _ in range(4))
+        amount = rng.lognormvariate(4.2, 0.9)
+        properties: dict[str, str] = {}
+        held = float(current.get("cashback_available") or 0)
+        if day.day == 1:
+            earned = money(amount) if credit_draw < NEW_CASHBACK_SHARE and buyer(portal, company_id) else "0"
+            if earned != "0" or held > 0:
+                properties["cashback_available"] = earned
+        elif held > 0 and cashback_draw < CASHBACK_USE_DAILY_CHANCE:
+            properties["cashback_available"] = "0"
+        level = current.get("dp_level")
+        if level in DP_LEVELS and level_draw < LEVEL_MOVE_DAILY_CHANCE:
+            rank = DP_LEVELS.index(level)
+            step = 2 if move_draw < 0.15 else (-1 if move_draw < 0.3 else 1)
+            moved = DP_LEVELS[min(max(rank + step, 0), len(DP_LEVELS) - 1)]
+            if moved != level:
+                properties["dp_level"] = moved
+        if properties:
+            changes.append(AccountChange(company_id, properties))
+    return changes
+
+
+def buyer(portal: GeneratedPortal, company_id: str) -> bool:
+    profile = portal.profiles.get(company_id)
+    return profile is not None and profile.last_order is not None
+
+
+def initial_accounts(portal: GeneratedPortal) -> dict[str, dict[str, str]]:
+    """Each generated company's `dp_level` and `cashback_available`, as account_changes_for_day reads them."""
+    return {
+        str(c["id"]): {k: str(c["properties"][k]) for k in ("dp_level", "cashback_available") if k in c["properties"]}
+        for c in portal.objects["companies"]
+    }
+
+
+def apply_account_changes(store: Any, changes: list[AccountChange], accounts: dict[str, dict[str, str]]) -> None:
+    """Write the changes to the portal (as the ERP sync would) and to `accounts`."""
+    for change in changes:
+        store.update_object("companies", change.company_id, change.properties)
+        accounts.setdefault(change.company_id, {}).update(change.properties)
+
+
+# --- carts on the e-commerce site (cart_watch) -----------------------------------------------------------------
+
+# the chance that a company with a contact leaves a cart on a working day, and how the carts it left end
+DAILY_CART_CHANCE = 0.004
+LARGE_CART_SHARE = 0.2  # worth over 2,000 EUR: their owner is alerted
+CHECKOUT_BEFORE_REMINDER = 0.1  # bought the day after, before any reminder
+CHECKOUT_AFTER_REMINDER = 0.25  # bought on a later day, once reminded
+
+
+@dataclass(frozen=True, slots=True)
+class CartDay:
+    created: int
+    checked_out: int
+
+
+def carts_for_day(store: Any, portal: GeneratedPortal, day: date, seed: int, open_carts: dict[str, date]) -> CartDay:
+    """Customers fill carts on the e-commerce site during the day before `day` and leave them there; some come back
+    and buy (`hs_external_status` "paid"), before or after the reminder. `open_carts` (cart id -> day it was left)
+    holds the carts of the simulation still open, and is updated. Each change is stamped at its own moment on the
+    portal's clock, which is left where it was."""
+    rng = random.Random(f"carts:{seed}:{day.isoformat()}")
+    before = store.clock.now()
+    created = checked_out = 0
+    try:
+        for cart_id, left_on in sorted(open_carts.items()):
+            age = (day - left_on).days
+            chance = CHECKOUT_BEFORE_REMINDER if age == 1 else CHECKOUT_AFTER_REMINDER if age <= 6 else 0.0
+            if rng.random() < chance:
+                store.clock.pin(_moment(day, business_seconds(rng)))
+                store.update_object("carts", cart_id, {"hs_external_status": "paid"})
+                del open_carts[cart_id]
+                checked_out += 1
+            elif age > 6:
+                del open_carts[cart_id]  # left for good: the cart stays open in HubSpot, nobody watches it
+        left_on = day - timedelta(days=1)
+        if left_on.weekday() < 5:
+            for profile in buyer_profiles(portal).values():
+                if profile.primary_contact_id and rng.random() < DAILY_CART_CHANCE:
+                    store.clock.pin(_moment(left_on, business_seconds(rng)))
+                    open_carts[_leave_cart(store, profile, rng)] = left_on
+                    created += 1
+    finally:
+        store.clock.pin(before)
+    return CartDay(created=created, checked_out=checked_out)
+
+
+def _moment(day: date, local_seconds: int) -> datetime:
+    return datetime.combine(day, time(0), ROME) + timedelta(seconds=local_seconds)
+
+
+def _leave_cart(store: Any, profile: BuyerProfile, rng: random.Random) -> str:
+    large = rng.random() < LARGE_CART_SHARE
+    lines: list[str] = []
+    total = 0.0
+    for _ in range(rng.choice((1, 2, 3))):
+        sku, product, list_price = rng.choice(PRODUCTS)
+        quantity = rng.choice((3, 5, 10)) if large else rng.choice((1, 1, 2))
+        price = round(list_price * rng.uniform(0.85, 1.0), 2)
+        total += quantity * price
+        properties = {"name": product, "hs_sku": sku, "quantity": str(quantity), "price": money(price)}
+        lines.append(str(store.create_object("line_items", properties)))
+    external_id = f"W{rng.randrange(10**8):08d}"
+    properties = {
+        "hs_cart_name": f"Carrello {external_id}",
+        "hs_external_cart_id": external_id,
+        "hs_source_store": "shop.sicomputer.it",
+        "hs_total_price": money(total),
+        "hs_currency_code": "EUR",
+        "hs_cart_url": f"{SHOP_URL}/carrello/{external_id}",
+        "hs_external_status": "open",
+        "hubspot_owner_id": profile.owner_id,
+    }
+    assert profile.primary_contact_id is not None
+    links = [("companies", profile.company_id), ("contacts", profile.primary_contact_id)]
+    links += [("line_items", line) for line in lines]
+    return str(store.create_object("carts", properties, links))

@@ -54,6 +54,7 @@ START = date(2026, 11, 2)  # a Monday: a fixed start, so a chaos run plays the s
 API_TOKEN = "chaos-api-token-for-the-sandbox-only"
 CLIENT_SECRET = "chaos-client-secret"
 COUPON_SECRET = "chaos-coupon-secret-of-at-least-32-chars"
+UNSUBSCRIBE_SECRET = "chaos-unsubscribe-secret-of-at-least-32-chars"
 # later deliveries move the clock past the 600 s lease, so a killed holder's keys can be taken over
 RETRY_STEP = timedelta(minutes=11)
 MAX_ATTEMPTS = 12
@@ -152,6 +153,8 @@ class Play:
             "FLYWHEEL_STATE": f"sqlite:///{self.state_path}",
             "FLYWHEEL_MAILER": f"outbox://{self.outbox}",
             "FLYWHEEL_NURTURE__COUPON_SECRET": COUPON_SECRET,
+            "FLYWHEEL_MAIL__UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
+            "FLYWHEEL_MAIL__UNSUBSCRIBE_URL": "https://europe-west1-flywheel-chaos.cloudfunctions.net/unsubscribe",
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         }
         self.event_serial = 0

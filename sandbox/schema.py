@@ -380,6 +380,13 @@ _COMPANY = [
     _prop("sirank", "SiRank", "number", "flywheel", description="Valore del cliente calcolato da Flywheel"),
     _prop("last_purchase_date", "Data ultimo acquisto", "date", "flywheel"),
     _prop(
+        "wakeup_eligible",
+        "Idoneo al Wake Up",
+        "bool",
+        "flywheel",
+        description="Cliente freddo da richiamare (lista CLIENTI FREDDI)",
+    ),
+    _prop(
         "retention_segment",
         "Segmento di fidelizzazione",
         "enumeration",
@@ -405,6 +412,8 @@ _COMPANY = [
             ("no_consent", "Senza consenso"),
         ],
     ),
+    _prop("nurture_coupon_code", "Coupon nurture", "string", "flywheel"),
+    _prop("nurture_coupon_expires", "Scadenza coupon nurture", "date", "flywheel"),
 ]
 
 _CONTACT = [
@@ -581,16 +590,18 @@ _CART = [
     _hs("hs_external_cart_id", "ID carrello esterno", "string", "cartinformation"),
     _hs("hs_source_store", "Negozio", "string", "cartinformation"),
     _hs("hs_total_price", "Totale", "number", "cartinformation"),
-    _hs("hs_currency_code", "Valuta", "enumeration", "cartinformation", options=[("EUR", "Euro")]),
-    _hs("hs_cart_discount", "Sconto", "number", "cartinformation"),
-    _hs("hs_cart_url", "URL carrello", "string", "cartinformation"),
+    # the portal's currencies: EUR, and the few the e-commerce site also sells in
     _hs(
-        "hs_external_status",
-        "Stato carrello",
+        "hs_currency_code",
+        "Valuta",
         "enumeration",
         "cartinformation",
-        options=[("open", "Aperto"), ("converted", "Convertito"), ("abandoned", "Abbandonato")],
+        options=[("EUR", "Euro"), ("USD", "Dollaro statunitense"), ("CHF", "Franco svizzero"), ("GBP", "Sterlina")],
     ),
+    _hs("hs_cart_discount", "Sconto", "number", "cartinformation"),
+    _hs("hs_cart_url", "URL carrello", "string", "cartinformation"),
+    # a free string, as in HubSpot: the e-commerce connector decides its values
+    _hs("hs_external_status", "Stato carrello", "string", "cartinformation"),
     _owner_property("cartinformation"),
 ]
 

@@ -1,4 +1,5 @@
-"""The sandbox portal's HTTP server: HubSpot's v3/v4 CRM, owners, pipelines, properties and single-send routes.
+"""The sandbox portal's HTTP server: HubSpot's v3/v4 CRM, owners, pipelines, properties, lists and single-send
+routes.
 
 Stdlib only: a ThreadingHTTPServer speaking HTTP/1.1 with keep-alive (hubspot-api-client's urllib3 pool reuses
 connections) and TCP_NODELAY (so a response is never held back waiting for an ACK). Each request is routed to the
@@ -206,6 +207,35 @@ def _batch_archive(request: _Request) -> Response:
 
 def _search(request: _Request) -> Response:
     return 200, request.store.search(request.object_type(), request.json_object())
+
+
+# ---------------------------------------------------------------------- lists (v3)
+
+
+def _create_list(request: _Request) -> Response:
+    return 200, request.store.create_list(request.json_object())
+
+
+def _get_list(request: _Request) -> Response:
+    return 200, request.store.get_list(request.params["listId"], include_filters=request.flag("includeFilters"))
+
+
+def _get_list_by_name(request: _Request) -> Response:
+    name = unquote(request.params["listName"])
+    return 200, request.store.list_by_name(
+        request.params["objectTypeId"], name, include_filters=request.flag("includeFilters")
+    )
+
+
+def _list_memberships(request: _Request) -> Response:
+    after = request.query.get("after", [""])[-1] or None
+    return 200, request.store.list_memberships(
+        request.params["listId"], limit=request.integer("limit", 100), after=after
+    )
+
+
+def _record_list_memberships(request: _Request) -> Response:
+    return 200, request.store.record_list_memberships(request.params["objectTypeId"], request.params["recordId"])
 
 
 # ---------------------------------------------------------------------- associations (v4)
@@ -473,6 +503,11 @@ _ROUTE_TABLE: list[tuple[str, str, Handler]] = [
     ("PUT", "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}/{toObjectId}", _associate_labelled),
     ("DELETE", "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}/{toObjectId}", _remove_association),
     ("GET", "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}", _list_associations),
+    ("POST", "/crm/v3/lists", _create_list),
+    ("GET", "/crm/v3/lists/object-type-id/{objectTypeId}/name/{listName}", _get_list_by_name),
+    ("GET", "/crm/v3/lists/records/{objectTypeId}/{recordId}/memberships", _record_list_memberships),
+    ("GET", "/crm/v3/lists/{listId}/memberships", _list_memberships),
+    ("GET", "/crm/v3/lists/{listId}", _get_list),
     ("GET", "/crm/v3/owners", _list_owners),
     ("GET", "/crm/v3/owners/{ownerId}", _get_owner),
     ("GET", "/crm/v3/pipelines/{objectType}", _list_pipelines),

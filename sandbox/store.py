@@ -12,6 +12,7 @@ portal; the modules it delegates to hold one idea each and run under that lock:
 - `sandbox.visibility`: search lag, the versions of recently written records search still shows
 - `sandbox.links`: associations between records (link, unlink, v3 and v4 reads)
 - `sandbox.outbox`: marketing single-send
+- `sandbox.lists`: lists (segments) of the Lists API v3, members of a dynamic list by its property filters
 
 Methods raise `PortalError` with HubSpot's status, category and message; the server turns it into HubSpot's
 error JSON.
@@ -42,6 +43,7 @@ from sandbox.limits import (
     Settings,
 )
 from sandbox.links import Links
+from sandbox.lists import FLYWHEEL_LISTS, Lists
 from sandbox.outbox import Outbox, check_single_send
 from sandbox.records import (
     DEFAULT_READ_PROPERTIES,
@@ -106,6 +108,8 @@ class PortalStore:
         self._settings = Settings(rate_limit, search_lag_seconds, fault_rate, latency_ms)
         self._limits = Limits(self._settings, seed)
         self._schema = SchemaRegistry(self.clock, provisioned=provisioned)
+        self._provisioned = provisioned
+        self._lists: Lists | None = None
         self._initial_objects: dict[str, list[dict[str, Any]]] = {}
         self._initial_associations: list[tuple[str, str, str, str]] = []
         # The generator's output (with its buyer profiles), for the demo's simulated activity; None when empty.
@@ -136,6 +140,11 @@ class PortalStore:
                 self._objects, self._schema, self._indexes, self._links, self._visibility, self._settings, self.clock
             )
             self._outbox = Outbox()
+            # list ids keep counting across resets; a provisioned portal has Flywheel's list
+            self._lists = Lists(
+                self._objects, self._schema, self.clock, next_id=self._lists.next_id if self._lists else 1
+            )
+            self._lists.reset(FLYWHEEL_LISTS if self._provisioned else ())
             with collector_paused():
                 self._objects.load(self._initial_objects)
                 self._links.load(self._initial_associations)
@@ -417,6 +426,35 @@ class PortalStore:
     def exists(self, object_type: str, object_id: str) -> bool:
         with self._lock:
             return self._objects.exists(object_type, object_id)
+
+    # ------------------------------------------------------------------ lists (v3)
+
+    @property
+    def _list_book(self) -> Lists:
+        assert self._lists is not None  # built by reset() in __init__
+        return self._lists
+
+    def create_list(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The body of POST /crm/v3/lists: {"list": {...}}."""
+        with self._lock:
+            return self._list_book.create(body)
+
+    def get_list(self, list_id: str, *, include_filters: bool = False) -> dict[str, Any]:
+        with self._lock:
+            return self._list_book.get(list_id, include_filters=include_filters)
+
+    def list_by_name(self, object_type_id: str, name: str, *, include_filters: bool = False) -> dict[str, Any]:
+        with self._lock:
+            return self._list_book.by_name(object_type_id, name, include_filters=include_filters)
+
+    def list_memberships(self, list_id: str, *, limit: int = 100, after: str | None = None) -> dict[str, Any]:
+        """A page of a list's members (record ids in order, with the time each joined)."""
+        with self._lock:
+            return self._list_book.memberships(list_id, limit=limit, after=after)
+
+    def record_list_memberships(self, object_type_id: str, record_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self._list_book.record_memberships(object_type_id, record_id)
 
     # ------------------------------------------------------------------ single send
 

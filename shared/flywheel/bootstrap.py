@@ -70,7 +70,7 @@ def build_mailer(url: str, settings: Settings, crm: Crm | None = None, budget: R
             raise ConfigurationError(f"FLYWHEEL_MAILER {url!r}: expected outbox://DIR")
         from flywheel.adapters.mailers import OutboxMailer
 
-        return OutboxMailer(directory)
+        return OutboxMailer(directory, sender=settings.mail.sender)
     if url == "hubspot" or parsed.scheme == "hubspot":
         from flywheel.adapters.hubspot import HubSpotCrm
         from flywheel.adapters.mailers import HubSpotSingleSendMailer
@@ -114,6 +114,11 @@ class Instance:
         if self._settings is None:
             self._settings = load_settings()
         return self._settings
+
+    @property
+    def clock(self) -> Clock:
+        """The instance's clock (the real one unless a test or replay fixed it), without building any adapter."""
+        return self._clock or SystemClock(self.settings.timezone)
 
     def ports(self, *, clock: Clock | None = None, progress: ProgressFn | None = None) -> Ports:
         with self._lock:

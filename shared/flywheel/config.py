@@ -2,7 +2,7 @@
 
 Top-level settings read plain names (`HUBSPOT_API_BASE`, `HUBSPOT_ACCESS_TOKEN`, `FLYWHEEL_STATE`,
 `FLYWHEEL_MAILER`, ...). Rule sections are nested with a double underscore:
-`FLYWHEEL_SIRANK__WINDOW_DAYS=365`, `FLYWHEEL_COLD__MIN_DAYS=180`, `FLYWHEEL_PORTAL__ORDER_PIPELINES='["..."]'`.
+`FLYWHEEL_SIRANK__WINDOW_DAYS=365`, `FLYWHEEL_COLD__MORE_THAN_DAYS=180`, `FLYWHEEL_PORTAL__ORDER_PIPELINES='["..."]'`.
 An env file is read from `FLYWHEEL_ENV_FILE` when set.
 """
 
@@ -35,6 +35,9 @@ class PortalContract(BaseModel):
     retention_segment: str = "retention_segment"
     nurture_step: str = "nurture_step"
     nurture_status: str = "nurture_status"
+    # the nurture gift, so the e-commerce site (which reads HubSpot) can honour it
+    nurture_coupon_code: str = "nurture_coupon_code"
+    nurture_coupon_expires: str = "nurture_coupon_expires"  # date
     # contact properties
     contact_email: str = "email"
     contact_optout: str = "hs_email_optout"
@@ -65,9 +68,10 @@ class SirankRules(BaseModel):
     tenure_weight: float = 0.3
     tenure_cap_years: float = 10.0
     dp_multiplier: float = 1.2
-    # retention segments by days since the last order
-    lukewarm_from_days: int = 60
-    cold_from_days: int = 180
+    # retention segments by days since the last order, each from its first day: active up to 60, lukewarm
+    # 61-180 ("da oltre 60 giorni"), cold 181-1,460, lost from 1,461
+    lukewarm_from_days: int = 61
+    cold_from_days: int = 181
     lost_from_days: int = 1461
     # incremental runs re-read this much before the watermark, since HubSpot search lags writes
     lookback_minutes: int = 60
@@ -76,14 +80,28 @@ class SirankRules(BaseModel):
 
 
 class ColdRules(BaseModel):
-    min_days: int = 180
+    # cold: last order more than `more_than_days` and at most `max_days` days before as_of ("da oltre 180
+    # giorni", up to four years)
+    more_than_days: int = 180
     max_days: int = 1460
     excluded_categories: list[str] = Field(default_factory=lambda: ["public_administration", "end_user"])
+    # the Wake Up queue: at most this many new deals per Italian business day (none on other days), the most
+    # valuable first by the revenue of the last `priority_revenue_months` months, then the latest last order
+    daily_new_deals: int = 40
+    priority_revenue_months: int = 48
+    # the company property cold_segment keeps "true"/"false" (only changes are written), and the dynamic
+    # HubSpot list of the companies where it is true, which infra/portal.py creates
+    eligible_property: str = "wakeup_eligible"
+    eligible_list: str = "CLIENTI FREDDI"
     stale_new_deal_days: int = 14
     recontact_min_sirank: int = 5000  # strictly above
-    recontact_min_days: int = 120  # strictly above
-    recontact_max_days: int = 365  # strictly below
+    # recontact window in calendar months: last order before as_of - 4 months and after as_of - 12 months
+    recontact_more_than_months: int = 4
+    recontact_less_than_months: int = 12
     recontact_due_business_days: int = 3
+    # the series: task 1; no owner activity this many business days later -> task 2 ("secondo promemoria");
+    # still none `reactivation_after_days` calendar days after task 1 -> the reactivation email
+    recontact_second_reminder_business_days: int = 5
     recontact_cooldown_days: int = 90
     reactivation_after_days: int = 10
     reactivation_template: str = "riattivazione"
@@ -92,10 +110,13 @@ class ColdRules(BaseModel):
     # orders closed this many days back are read from deals, not only from `last_purchase_date` (which
     # sirank_recalc may not have refreshed yet), for the "order -> Riattivato" automation
     recent_order_days: int = 7
+    # owner email -> booking page (HubSpot meetings, Calendly...): the reactivation email offers it, else a reply
+    meeting_links: dict[str, str] = Field(default_factory=dict)
 
 
 class NurtureRules(BaseModel):
-    start_days: int = 60
+    # enrolment from day 61 without orders ("da oltre 60 giorni")
+    start_days: int = 61
     enrol_window_days: int = 15
     step_interval_days: int = 15
     recipients: Literal["primary", "all"] = "primary"
@@ -112,6 +133,43 @@ COUPON_SECRET_MIN_LENGTH = 32
 COUPON_SECRET_VARIABLE = "FLYWHEEL_NURTURE__COUPON_SECRET"
 
 
+class MailRules(BaseModel):
+    # From of the outbox mail (SES takes its own from `ses://REGION?from=`, HubSpot the marketing email's)
+    sender: str = "SiComputer <noreply@sicomputer.it>"
+    # HMAC key of the unsubscribe links (contact + expiry); emails are not sent while it is shorter than
+    # COUPON_SECRET_MIN_LENGTH, since every email must carry a link nobody can forge for another contact
+    unsubscribe_secret: str = ""
+    # where the `unsubscribe` entry answers; "" = FLYWHEEL_PUBLIC_URL + "/unsubscribe"
+    unsubscribe_url: str = ""
+    # how long a link keeps working after the email went out (people click old emails)
+    unsubscribe_valid_days: int = 365
+    # templates sent for the Wake Up pipeline: their Reply-To is the sales assistant, not the company owner
+    assistant_templates: list[str] = Field(default_factory=list)
+
+
+UNSUBSCRIBE_SECRET_VARIABLE = "FLYWHEEL_MAIL__UNSUBSCRIBE_SECRET"
+
+
+def unsubscribe_link_settings(settings: Settings) -> tuple[str, str]:
+    """(secret, URL of the unsubscribe entry) for signing links; ConfigurationError when either is missing, since
+    no email may go out without a working unsubscribe link. Names the settings, never a secret's value."""
+    secret = settings.mail.unsubscribe_secret.strip()
+    if len(secret) < COUPON_SECRET_MIN_LENGTH:
+        raise ConfigurationError(
+            f"{UNSUBSCRIBE_SECRET_VARIABLE} must be set to a random secret of at least {COUPON_SECRET_MIN_LENGTH} "
+            "characters before emails can be sent (every email carries a signed unsubscribe link)"
+        )
+    url = settings.mail.unsubscribe_url.strip() or (
+        f"{settings.public_url.strip().rstrip('/')}/unsubscribe" if settings.public_url.strip() else ""
+    )
+    if not url.startswith(("https://", "http://")):
+        raise ConfigurationError(
+            "set FLYWHEEL_PUBLIC_URL (or FLYWHEEL_MAIL__UNSUBSCRIBE_URL) before emails can be sent: every email "
+            "links the unsubscribe entry"
+        )
+    return secret, url
+
+
 def require_coupon_secret(settings: Settings) -> None:
     """Raise ConfigurationError unless the nurture coupon secret is long enough to keep the codes unguessable."""
     if len(settings.nurture.coupon_secret.strip()) < COUPON_SECRET_MIN_LENGTH:
@@ -119,6 +177,27 @@ def require_coupon_secret(settings: Settings) -> None:
             f"{COUPON_SECRET_VARIABLE} must be set to a random secret of at least {COUPON_SECRET_MIN_LENGTH} "
             "characters before nurture emails can be sent (coupon codes are derived from it)"
         )
+
+
+class CashbackRules(BaseModel):
+    # the day of the month the "use your cashback" reminder goes out (Europe/Rome)
+    reminder_day: int = Field(default=21, ge=1, le=28)
+    # month-to-date revenue from which the nudge goes out (inclusive), and the cashback threshold (exclusive)
+    nudge_from_eur: float = 3500.0
+    threshold_eur: float = 5000.0
+
+
+class DpRules(BaseModel):
+    # rolling 12-month revenue (SiRank's R12 window) a company needs for each D&P level
+    thresholds_eur: dict[str, float] = Field(
+        default_factory=lambda: {"bronze": 5000.0, "silver": 15000.0, "gold": 40000.0}
+    )
+    # a progress nudge goes out when R12 is within this share below the next level's threshold
+    near_pct: float = 10.0
+    # at most one progress nudge per company and level in this many days
+    nudge_cooldown_days: int = 30
+    # companies whose `dp_level` is `none` are nudged toward bronze too (an empty `dp_level` never is)
+    nudge_non_members: bool = True
 
 
 # HubSpot's values of the contact property `hs_legal_basis`, all but "Not applicable", spelled as HubSpot does
@@ -135,6 +214,36 @@ HUBSPOT_LEGAL_BASES_ALLOWING_EMAIL: tuple[str, ...] = (
 class ConsentRules(BaseModel):
     # a contact may be emailed when any of its `hs_legal_basis` values (a multiple checkbox) is one of these
     allowed_legal_bases: list[str] = Field(default_factory=lambda: list(HUBSPOT_LEGAL_BASES_ALLOWING_EMAIL))
+
+
+class CartRules(BaseModel):
+    # `hs_external_status` values (the e-commerce connector's own, compared without case) of a cart that was
+    # bought, and of one that will never be bought; any other status is still open
+    checked_out_statuses: list[str] = Field(
+        default_factory=lambda: ["converted", "checkout_completed", "completed", "paid"]
+    )
+    closed_statuses: list[str] = Field(default_factory=lambda: ["cancelled", "expired"])
+    # abandoned: open, total above 0 and unchanged for at least this long
+    abandoned_after_hours: int = 24
+    # only carts changed this many days before the run are searched
+    lookback_days: int = 7
+    # a cart is reminded once per version, and at most once in this many hours
+    reminder_cooldown_hours: int = 72
+    reminder_template: str = "carrello_abbandonato"
+    # the owner is alerted when the cart's total in EUR is strictly above this
+    alert_above_eur: float = 2000.0
+    # EUR for one unit of each other currency (`{"USD": 0.92}`); a cart in a currency without a rate is skipped
+    eur_rates: dict[str, float] = Field(default_factory=dict)
+    # the currency of a cart without `hs_currency_code`
+    default_currency: str = "EUR"
+
+
+class FidoRules(BaseModel):
+    # companies listed in an owner's weekly digest: available credit at least this (EUR), at most `max_companies`
+    min_available_credit: float = 1000.0
+    max_companies: int = 10
+    # weekday (0 = Monday) of the weekly digest
+    weekday: int = Field(default=0, ge=0, le=6)
 
 
 class Settings(BaseSettings):
@@ -189,13 +298,20 @@ class Settings(BaseSettings):
     cold: ColdRules = Field(default_factory=ColdRules)
     nurture: NurtureRules = Field(default_factory=NurtureRules)
     consent: ConsentRules = Field(default_factory=ConsentRules)
+    mail: MailRules = Field(default_factory=MailRules)
+    cashback: CashbackRules = Field(default_factory=CashbackRules)
+    dp: DpRules = Field(default_factory=DpRules)
+    cart: CartRules = Field(default_factory=CartRules)
+    fido: FidoRules = Field(default_factory=FidoRules)
 
 
 def load_settings() -> Settings:
     return Settings()
 
 
-SECRET_FIELDS = frozenset({"hubspot_access_token", "hubspot_client_secret", "api_token", "coupon_secret"})
+SECRET_FIELDS = frozenset(
+    {"hubspot_access_token", "hubspot_client_secret", "api_token", "coupon_secret", "unsubscribe_secret"}
+)
 
 
 def reference(settings: Settings, *, mask_secrets: bool = True) -> list[tuple[str, str]]:

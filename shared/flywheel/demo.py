@@ -62,6 +62,13 @@ def _demo_settings(server: Any, work: Path) -> Settings:
             "state": f"sqlite:///{(work / 'state.db').resolve()}",
             "mailer": f"outbox://{(work / 'outbox').resolve()}",
             "nurture": defaults.nurture.model_copy(update={"coupon_secret": secrets.token_urlsafe(32)}),
+            # throwaway link secret; the links point at the local functions-framework address nobody serves
+            "mail": defaults.mail.model_copy(
+                update={
+                    "unsubscribe_secret": secrets.token_urlsafe(32),
+                    "unsubscribe_url": defaults.mail.unsubscribe_url or "http://127.0.0.1:8080/unsubscribe",
+                }
+            ),
         }
     )
 
@@ -89,7 +96,14 @@ def run_demo(
 ) -> int:
     """Play `days` days from `start` (default: today). Flywheel's clock and the portal's walk through the days
     together: the day's orders land just after midnight, then each function runs at its schedule's time (Rome)."""
-    from sandbox.activity import orders_for_day, place
+    from sandbox.activity import (
+        account_changes_for_day,
+        apply_account_changes,
+        carts_for_day,
+        initial_accounts,
+        orders_for_day,
+        place,
+    )
     from sandbox.generator import generate_portal
     from sandbox.server import SandboxServer
 
@@ -107,6 +121,8 @@ def run_demo(
         portal = server.store.generated or generate_portal(companies, seed, start)
         tallies: dict[str, FunctionTally] = defaultdict(FunctionTally)
         placed: dict[str, date] = {}
+        accounts = initial_accounts(portal)  # D&P levels and cashback, as the ERP moves them
+        open_carts: dict[str, date] = {}  # carts customers left on the e-commerce site, still open
         new_orders = 0
         began = time.monotonic()
         for offset in range(days):
@@ -116,6 +132,8 @@ def run_demo(
                 place(server.store, order)
                 placed[order.company_id] = day
                 new_orders += 1
+            apply_account_changes(server.store, account_changes_for_day(portal, day, seed, accounts), accounts)
+            carts_for_day(server.store, portal, day, seed, open_carts)
             _run_scheduled(day, instance, clock, server, tallies)
             progress(offset + 1, days, day, tallies, new_orders, time.monotonic() - began)
         if sys.stderr.isatty():

@@ -12,13 +12,18 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from flywheel.bootstrap import Instance, instance
-from flywheel.config import Settings
+from flywheel.config import Settings, require_coupon_secret, unsubscribe_link_settings
 from flywheel.domain.models import RunResult
 from flywheel.errors import BadInput, PayloadTooLarge
+from flywheel.mail import pages
+from flywheel.mail.links import BadLink, verify_unsubscribe
 from flywheel.ports import Reservation
 from flywheel.runner import (
     SETTINGS_ERRORS,
@@ -30,6 +35,7 @@ from flywheel.runner import (
     run_webhook,
     settings_error,
 )
+from flywheel.services import subscriptions
 from flywheel.services.context import Ports
 from flywheel.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, delivery_id, parse_events, verify_v3
 
@@ -49,6 +55,8 @@ HELD_STATUS = 429
 HELD_RETRY_AFTER = 60
 
 Response = tuple[dict[str, Any], int]
+# an HTML page and its status, for people who open a link from an email
+Page = tuple[str, int]
 
 
 class HttpRequest(Protocol):
@@ -80,6 +88,68 @@ def handle_webhook(
         return _webhook(function, target or f"{function}_webhook", request, inst or instance())
     except Exception as error:
         return _failed(function, error)
+
+
+# --- endpoints (services.registry.ENDPOINTS) -------------------------------------------------------------------
+
+
+def handle_unsubscribe(request: HttpRequest, inst: Instance | None = None) -> Page:
+    """The signed link of every email. GET shows a confirmation page and changes nothing (mail scanners open
+    links); POST records the opt-out: the page's button, or a mail client's RFC 8058 one-click POST to the
+    List-Unsubscribe URL. A link that is forged, altered or expired is a 400 and changes nothing."""
+    method = request.method.upper()
+    if method not in ("GET", "HEAD", "POST"):
+        return pages.page("method_not_allowed"), 405
+    try:
+        inst = inst or instance()
+        settings = _settings(inst)
+        secret, _ = unsubscribe_link_settings(settings)
+        if method == "POST":
+            _read_body(request)  # bounded; RFC 8058's body (List-Unsubscribe=One-Click) carries nothing we need
+        link = verify_unsubscribe(secret, request.url, inst.clock.today())
+        if method != "POST":
+            return pages.page("confirm"), 200
+        subscriptions.unsubscribe(link.contact_id, inst.ports())
+        return pages.page("done"), 200
+    except BadLink:
+        return pages.page("bad_link"), 400
+    except Exception as error:
+        _, status = _failed("unsubscribe", error)
+        return pages.page("too_large" if status == 413 else "unavailable"), status
+
+
+class CouponQuestion(BaseModel):
+    """`{"company_id": "...", "code": "..."}`: is this code valid for this company, and until when?"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    company_id: str = Field(min_length=1, max_length=64)
+    code: str = Field(min_length=1, max_length=64)
+
+
+def handle_coupon_check(request: HttpRequest, inst: Instance | None = None) -> Response:
+    """For the e-commerce site, authenticated like the run endpoints; answered from the code's signature alone."""
+    if request.method != "POST":
+        return _error(405, "use POST with a JSON body")
+    try:
+        inst = inst or instance()
+        settings = _settings(inst)
+        _authorise(request, settings)
+        question = CouponQuestion.model_validate(_json_object(_read_body(request)))
+        require_coupon_secret(settings)
+        answer = subscriptions.coupon_validity(settings.nurture, question.company_id, question.code, inst.clock.today())
+        return {"company_id": question.company_id, "code": question.code, **answer.as_json()}, 200
+    except Exception as error:
+        return _failed("coupon_check", error)
+
+
+ENDPOINT_HANDLERS: dict[str, Callable[[HttpRequest], Page | Response]] = {
+    "unsubscribe": handle_unsubscribe,
+    "coupon_check": handle_coupon_check,
+}
+
+
+# --- runs and webhooks -----------------------------------------------------------------------------------------
 
 
 def _run(function: str, request: HttpRequest, inst: Instance) -> Response:

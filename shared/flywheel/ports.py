@@ -235,6 +235,10 @@ class EmailMessage:
     subject: str
     body_text: str
     context: Mapping[str, str] = field(default_factory=dict)
+    # who a reply reaches (the company's owner; the sales assistant for Wake Up), None: the sender
+    reply_to: str | None = None
+    # the signed one-click unsubscribe link (RFC 8058), also in the body's footer
+    unsubscribe_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,9 @@ def flywheel_env(
         "FLYWHEEL_STATE": f"sqlite:///{tmp_path / 'state.db'}",
         "FLYWHEEL_MAILER": f"outbox://{tmp_path / 'outbox'}",
         "FLYWHEEL_NURTURE__COUPON_SECRET": "e2e-coupon-secret-of-at-least-32-characters",
+        # every email carries a signed unsubscribe link to the `unsubscribe` entry
+        "FLYWHEEL_MAIL__UNSUBSCRIBE_SECRET": "e2e-unsubscribe-secret-of-at-least-32-characters",
+        "FLYWHEEL_MAIL__UNSUBSCRIBE_URL": "https://europe-west1-flywheel-e2e.cloudfunctions.net/unsubscribe",
         # the run endpoints refuse every call without one (or FLYWHEEL_AUTH=iam); sent as X-Flywheel-Token
         "FLYWHEEL_API_TOKEN": "e2e-api-token",
     }

@@ -82,7 +82,7 @@ def test_a_redelivered_scheduler_trigger_runs_once(portal: Any, flywheel_env: di
     assert api_calls(portal) == calls_after_first
 
 
-@pytest.mark.parametrize("target", ["cold_segment_webhook", "nurture_step_webhook"])
+@pytest.mark.parametrize("target", ["cold_segment_webhook", "nurture_step_webhook", "cart_watch_webhook"])
 def test_a_webhook_with_a_bad_or_stale_signature_gets_401(
     portal: Any, flywheel_env: dict[str, str], target: str, now: datetime
 ) -> None:
@@ -101,7 +101,7 @@ def test_a_webhook_with_a_bad_or_stale_signature_gets_401(
     assert api_calls(portal) == before
 
 
-@pytest.mark.parametrize("target", ["cold_segment_webhook", "nurture_step_webhook"])
+@pytest.mark.parametrize("target", ["cold_segment_webhook", "nurture_step_webhook", "cart_watch_webhook"])
 def test_a_validly_signed_webhook_is_processed_and_a_redelivery_is_recognised(
     portal: Any, flywheel_env: dict[str, str], target: str, now: datetime
 ) -> None:

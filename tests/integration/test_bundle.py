@@ -185,7 +185,13 @@ def test_scheduled_functions_need_iam_and_webhooks_rely_on_the_hubspot_signature
     assert "--no-allow-unauthenticated" not in webhook
 
 
-SECRETS = {"HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_SECRET", "FLYWHEEL_NURTURE__COUPON_SECRET", "FLYWHEEL_API_TOKEN"}
+SECRETS = {
+    "HUBSPOT_ACCESS_TOKEN",
+    "HUBSPOT_CLIENT_SECRET",
+    "FLYWHEEL_NURTURE__COUPON_SECRET",
+    "FLYWHEEL_API_TOKEN",
+    "FLYWHEEL_MAIL__UNSUBSCRIBE_SECRET",
+}
 
 
 def secret_settings() -> set[str]:
@@ -213,3 +219,12 @@ def test_the_printed_deploy_lines_take_every_secret_from_secret_manager(bundle: 
         assert set(mounted) == SECRETS, line
         assert all(secret.endswith(":latest") and "=" not in secret for secret in mounted.values())
         assert not set(assignments(line, "--set-env-vars")) & SECRETS, line
+
+
+def test_the_unsubscribe_link_is_reachable_from_any_mail_client_and_the_coupon_check_only_with_iam() -> None:
+    unsubscribe = deploy_command("unsubscribe", Path("build/functions-bundle"))
+    coupon_check = deploy_command("coupon_check", Path("build/functions-bundle"))
+
+    assert " --allow-unauthenticated" in unsubscribe and "--no-allow-unauthenticated" not in unsubscribe
+    assert "--no-allow-unauthenticated" in coupon_check
+    assert "FLYWHEEL_MAIL__UNSUBSCRIBE_SECRET=flywheel-unsubscribe-secret:latest" in unsubscribe

@@ -14,7 +14,7 @@ from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.mailers import OutboxMailer
 from flywheel.adapters.sqlite import SqliteStateStore
 from flywheel.clock import FixedClock
-from flywheel.config import NurtureRules, Settings
+from flywheel.config import MailRules, NurtureRules, Settings
 from flywheel.domain.models import Action, CreateTask
 from flywheel.ports import AssociationTarget, RecordRefusal
 from flywheel.services import nurture
@@ -23,7 +23,13 @@ from flywheel.services.effects import EffectExecutor
 
 pytestmark = pytest.mark.sandbox
 
-SETTINGS = Settings(nurture=NurtureRules(coupon_secret="sandbox-coupon-secret-32-characters-long"))
+SETTINGS = Settings(
+    nurture=NurtureRules(coupon_secret="sandbox-coupon-secret-32-characters-long"),
+    mail=MailRules(
+        unsubscribe_secret="sandbox-unsubscribe-secret-32-characters",
+        unsubscribe_url="https://flywheel.example.it/unsubscribe",
+    ),
+)
 
 
 def crm_for(server: Any) -> HubSpotCrm:

@@ -27,6 +27,7 @@ def gift_email(key: str = "nurture_step:1001:2026-01-15:2") -> EmailMessage:
         "coupon_code": "SICOM-7Q4K2M",
         "coupon_expiry": "31/03/2026",
         "ecommerce_url": "https://shop.sicomputer.it",
+        "unsubscribe_url": "https://flywheel.example.it/unsubscribe?c=2001&e=2027-03-31&s=SIG",
     }
     subject, body = render("nurture_2", context)
     return EmailMessage(

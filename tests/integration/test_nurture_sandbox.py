@@ -19,7 +19,7 @@ import pytest
 from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.mailers import OutboxMailer
 from flywheel.clock import FixedClock
-from flywheel.config import NurtureRules, Settings
+from flywheel.config import MailRules, NurtureRules, Settings
 from flywheel.domain.models import CrmRecord
 from flywheel.mail.consent import ConsentPolicy, may_email
 from flywheel.ports import AssociationTarget
@@ -44,7 +44,13 @@ class PlacedOrder:
 
 class Simulation:
     def __init__(self, server: Any, state: Any, outbox: Path) -> None:
-        self.settings = Settings(nurture=NurtureRules(coupon_secret="sandbox-coupon-secret-32-characters-long"))
+        self.settings = Settings(
+            nurture=NurtureRules(coupon_secret="sandbox-coupon-secret-32-characters-long"),
+            mail=MailRules(
+                unsubscribe_secret="sandbox-unsubscribe-secret-32-characters",
+                unsubscribe_url="https://flywheel.example.it/unsubscribe",
+            ),
+        )
         self.contract = self.settings.portal
         self.crm = HubSpotCrm(api_base=server.url, access_token=server.token, rate_limit_per_10s=100_000)
         self.clock = FixedClock.on(START)
@@ -135,8 +141,8 @@ def expected_sends(
         spell: date | None = first_spell
         while spell is not None:
             ending = next((day for day in later if day > spell), None)
-            enrol_day = max(START, spell + timedelta(days=60))
-            if enrol_day <= spell + timedelta(days=74):
+            enrol_day = max(START, spell + timedelta(days=61))
+            if enrol_day <= spell + timedelta(days=75):
                 for step in range(1, 6):
                     day = enrol_day + timedelta(days=15 * (step - 1))
                     if day > end or (ending is not None and day >= ending):
@@ -163,8 +169,8 @@ def test_120_days_give_exactly_the_sends_the_rules_define_and_a_second_run_chang
         (enrol_day, cid)
         for cid, day in last_order.items()
         if consenting.get(cid)
-        and day + timedelta(days=74) >= START
-        and (enrol_day := max(START, day + timedelta(days=60))) < START + timedelta(days=80)
+        and day + timedelta(days=75) >= START
+        and (enrol_day := max(START, day + timedelta(days=61))) < START + timedelta(days=80)
     )
     assert len(enrolling) > 40
     buyers = enrolling[::6]
@@ -230,7 +236,7 @@ def test_120_days_give_exactly_the_sends_the_rules_define_and_a_second_run_chang
         assert (record.prop("nurture_step"), record.prop("nurture_status")) == ("5", "completed")
         assert record.prop("ecommerce_account_status") == "suspended"
     for order in simulation.orders:
-        if order.day + timedelta(days=60) >= START + timedelta(days=DAYS):  # no new spell began since
+        if order.day + timedelta(days=61) >= START + timedelta(days=DAYS):  # no new spell began since
             assert companies[order.company_id].prop("nurture_status") == "converted"
 
 
@@ -263,7 +269,7 @@ def small(sandbox_factory: Callable[..., Any], firestore_state_store: Any, tmp_p
 
 
 def test_the_fifth_step_suspends_once_and_a_later_order_starts_a_new_spell(small: Simulation) -> None:
-    company_id = quiet_customer(small, 60)
+    company_id = quiet_customer(small, 61)
     status = small.contract.ecommerce_status
 
     def account_status() -> str | None:
@@ -282,12 +288,12 @@ def test_the_fifth_step_suspends_once_and_a_later_order_starts_a_new_spell(small
     assert account_status() == "active"
 
     order = small.place_order(company_id, "sirank")
-    for _ in range(61):
+    for _ in range(62):
         small.run()
         small.next_day()
 
     records = {r.id: r for r in small.ports.state.sequences_of_company(nurture.KIND, company_id)}
-    first_spell = (START - timedelta(days=60)).isoformat()
+    first_spell = (START - timedelta(days=61)).isoformat()
     assert records[f"{company_id}:{first_spell}"].status == "completed"
     new_spell = records[f"{company_id}:{order.day.isoformat()}"]
     assert (new_spell.status, new_spell.step) == ("active", 1)
@@ -302,7 +308,7 @@ def test_two_function_instances_running_at_once_send_each_step_once(
     server = sandbox_factory(companies=0)
     # two instances: each its own HubSpot client and outbox, one Firestore database
     instances = [Simulation(server, firestore_state_store, tmp_path / f"outbox{n}") for n in range(2)]
-    companies = [quiet_customer(instances[0], 60 + n % 15, name=f"Azienda {n}") for n in range(20)]
+    companies = [quiet_customer(instances[0], 61 + n % 15, name=f"Azienda {n}") for n in range(20)]
 
     errors: list[BaseException] = []
 
@@ -323,6 +329,6 @@ def test_two_function_instances_running_at_once_send_each_step_once(
 
     sent = [(m.company_id, m.template) for instance in instances for m in instance.mailer.sent()]
     assert len(sent) == len(set(sent)), "no step went out twice"
-    # all enrolled on the first day (60..74 days quiet), so days 0, 15, 30, 45 and 60 carry the five steps
+    # all enrolled on the first day (61..75 days quiet), so days 0, 15, 30, 45 and 60 carry the five steps
     assert sorted(sent) == sorted((c, f"nurture_{n}") for c in companies for n in range(1, 6))
     assert errors == []

@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 
 from flywheel.adapters.hubspot import HubSpotCrm
-from flywheel.config import PortalContract, Settings
+from flywheel.config import ColdRules, PortalContract, Settings
 from flywheel.services.portal import PortalSchema
-from infra.portal import PortalApi, Report, Status, main, provision
+from infra.portal import PortalApi, Report, Status, cold_properties, main, owned_properties, provision
 
 pytestmark = pytest.mark.sandbox
 
 CONTRACT = PortalContract()
+COLD = ColdRules()
 FLYWHEEL_COMPANY_PROPERTIES = ("sirank", "last_purchase_date", "retention_segment", "nurture_step", "nurture_status")
 
 
@@ -38,17 +39,30 @@ def point_at(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUBSPOT_RATE_LIMIT", "0")
 
 
-def provision_portal(server: Any, contract: PortalContract = CONTRACT, *, dry_run: bool = False) -> Report:
+def provision_portal(
+    server: Any, contract: PortalContract = CONTRACT, *, dry_run: bool = False, cold: ColdRules = COLD
+) -> Report:
     api = PortalApi(api_base=server.url, access_token=server.token, rate_limit_per_10s=0)
-    return provision(api, contract, dry_run=dry_run)
+    return provision(api, contract, dry_run=dry_run, cold=cold)
+
+
+def eligible_list(server: Any) -> dict[str, Any] | None:
+    from sandbox.errors import PortalError
+
+    try:
+        found: dict[str, Any] = server.store.list_by_name("0-2", COLD.eligible_list, include_filters=True)["list"]
+    except PortalError:
+        return None
+    return found
 
 
 def schema_of(server: Any) -> dict[str, Any]:
-    """Everything provisioning could touch: property definitions and groups, deal pipelines."""
+    """Everything provisioning could touch: property definitions and groups, deal pipelines, the list."""
     return {
         "properties": {t: server.store.property_definitions(t) for t in ("companies", "contacts", "deals", "tasks")},
         "groups": {t: server.store.property_groups(t) for t in ("companies", "deals", "tasks")},
         "pipelines": server.store.pipelines("deals"),
+        "list": eligible_list(server),
     }
 
 
@@ -64,7 +78,9 @@ def subjects(report: Report, status: Status) -> list[str]:
 def test_the_bare_sandbox_lacks_what_provisioning_creates(bare_portal: Any) -> None:
     names = {d["name"] for d in bare_portal.store.property_definitions("companies")}
     assert names.isdisjoint(FLYWHEEL_COMPANY_PROPERTIES)
+    assert "wakeup_eligible" not in names
     assert CONTRACT.wakeup_pipeline not in {p["label"] for p in bare_portal.store.pipelines("deals")}
+    assert eligible_list(bare_portal) is None
 
 
 def test_a_run_on_a_bare_portal_creates_everything_flywheel_writes_and_the_portal_then_loads(
@@ -143,7 +159,10 @@ def test_a_dry_run_from_the_command_line_reports_what_it_would_create_and_create
     )
 
     assert run.returncode == 0, run.stderr
-    assert "would create (11):" in run.stdout
+    # every property Flywheel writes, the Wake Up pipeline and the CLIENTI FREDDI list
+    expected = len(owned_properties(CONTRACT)) + len(cold_properties(COLD)) + 2
+    assert f"would create ({expected}):" in run.stdout
+    assert "company list 'CLIENTI FREDDI': dynamic: wakeup_eligible = true" in run.stdout
     assert "deal pipeline 'Wake Up Pipeline'" in run.stdout
     assert schema_of(bare_portal) == before
 
@@ -197,3 +216,84 @@ def test_a_missing_sales_assistant_is_reported_not_created(bare_portal: Any) -> 
 
     assert subjects(report, Status.MISSING) == ["owner nessuno@sicomputer.it"]
     assert not report.ready
+
+
+def test_a_run_creates_the_dynamic_list_clienti_freddi_of_eligible_companies_once(bare_portal: Any) -> None:
+    first = provision_portal(bare_portal)
+
+    created = eligible_list(bare_portal)
+    assert created is not None
+    assert (created["processingType"], created["objectTypeId"]) == ("DYNAMIC", "0-2")
+    [branch] = created["filterBranch"]["filterBranches"]
+    assert branch["filters"] == [
+        {
+            "filterType": "PROPERTY",
+            "property": "wakeup_eligible",
+            "operation": {"operationType": "BOOL", "operator": "IS_EQUAL_TO", "value": True},
+        }
+    ]
+    eligible = definition(bare_portal, "companies", "wakeup_eligible")
+    assert (eligible["type"], eligible["label"]) == ("bool", "Idoneo al Wake Up")
+    assert "company list 'CLIENTI FREDDI'" in subjects(first, Status.CREATED)
+
+    second = provision_portal(bare_portal)
+
+    assert "company list 'CLIENTI FREDDI'" in subjects(second, Status.PRESENT)
+    assert eligible_list(bare_portal) == created
+
+
+def test_a_list_of_that_name_that_is_not_dynamic_is_reported_and_left_alone(bare_portal: Any) -> None:
+    bare_portal.store.create_list({"name": "Clienti Freddi", "objectTypeId": "0-2", "processingType": "MANUAL"})
+
+    report = provision_portal(bare_portal)
+
+    [differs] = report.with_status(Status.DIFFERS)
+    assert differs.subject == "company list 'CLIENTI FREDDI'" and "MANUAL" in differs.detail
+    assert not report.ready
+    assert eligible_list(bare_portal)["processingType"] == "MANUAL"  # type: ignore[index]
+
+
+def test_a_dynamic_list_of_that_name_on_another_filter_is_reported(bare_portal: Any) -> None:
+    provision_portal(bare_portal)  # the property must exist before a list can filter on it
+    other = ColdRules(eligible_list="CLIENTI TIEPIDI")
+    bare_portal.store.create_list(
+        {
+            "name": "CLIENTI TIEPIDI",
+            "objectTypeId": "0-2",
+            "processingType": "DYNAMIC",
+            "filterBranch": {
+                "filterBranchType": "OR",
+                "filterBranches": [
+                    {
+                        "filterBranchType": "AND",
+                        "filters": [
+                            {
+                                "filterType": "PROPERTY",
+                                "property": "retention_segment",
+                                "operation": {
+                                    "operationType": "ENUMERATION",
+                                    "operator": "IS_ANY_OF",
+                                    "values": ["lukewarm"],
+                                },
+                            }
+                        ],
+                    }
+                ],
+            },
+        }
+    )
+
+    report = provision_portal(bare_portal, cold=other)
+
+    [differs] = report.with_status(Status.DIFFERS)
+    assert "its filters are not just wakeup_eligible = true" in differs.detail
+
+
+def test_the_nurture_gift_is_provisioned_on_companies_for_the_shop_to_read(bare_portal: Any) -> None:
+    report = provision_portal(bare_portal)
+
+    code = definition(bare_portal, "companies", CONTRACT.nurture_coupon_code)
+    expires = definition(bare_portal, "companies", CONTRACT.nurture_coupon_expires)
+    assert (code["type"], code["label"]) == ("string", "Coupon nurture")
+    assert (expires["type"], expires["label"]) == ("date", "Scadenza coupon nurture")
+    assert f"companies property {CONTRACT.nurture_coupon_code} (string)" in subjects(report, Status.CREATED)

@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flywheel.config import ColdRules
-from flywheel.domain.calendar import is_business_day
+from flywheel.config import ColdRules, NurtureRules, SirankRules
+from flywheel.domain.calendar import add_business_days, business_days_between, is_business_day
 from flywheel.domain.italian import euro
 from flywheel.domain.models import Company, Contact
+from flywheel.domain.nurture import is_enrollable
+from flywheel.domain.retention import retention_segment
 from flywheel.domain.segments import (
+    QueuedCompany,
     WakeupDeal,
+    after_second_reminder,
     already_in_wakeup,
     appointment_key,
     appointment_task_action,
     cold_verdict,
     data_care_checklist,
+    eligibility_update,
+    in_recontact_window,
+    months_before,
     owner_was_active,
+    pace_wakeup_queue,
+    priority_value,
     r12,
     reactivated,
+    reactivation_on,
     recontact_due,
     recontact_task_action,
+    second_reminder_on,
+    second_reminder_task_action,
     stale_new_deal,
     wakeup_deal_key,
     wakeup_description,
+    wakeup_eligible,
 )
 
 RULES = ColdRules()
@@ -49,10 +63,10 @@ def wakeup(*, closed: bool = False, created_on: date | None = None, stage: str =
 
 
 @given(any_day)
-def test_179_days_quiet_is_not_cold_and_180_is(as_of: date) -> None:
-    assert not cold_verdict(company(179, as_of=as_of), as_of, RULES, has_open_sales_deal=False).in_segment
-    verdict = cold_verdict(company(180, as_of=as_of), as_of, RULES, has_open_sales_deal=False)
-    assert verdict.in_segment and verdict.gets_wakeup_deal and verdict.days == 180
+def test_180_days_quiet_is_not_cold_yet_and_181_is(as_of: date) -> None:
+    assert not cold_verdict(company(180, as_of=as_of), as_of, RULES, has_open_sales_deal=False).in_segment
+    verdict = cold_verdict(company(181, as_of=as_of), as_of, RULES, has_open_sales_deal=False)
+    assert verdict.in_segment and verdict.gets_wakeup_deal and verdict.days == 181
 
 
 @given(any_day)
@@ -62,9 +76,9 @@ def test_1460_days_quiet_is_still_cold_and_1461_is_lost(as_of: date) -> None:
 
 
 @given(any_day, st.integers(min_value=0, max_value=3000))
-def test_the_cold_window_is_inclusive_at_both_ends(as_of: date, days: int) -> None:
+def test_cold_is_more_than_180_days_and_at_most_1460(as_of: date, days: int) -> None:
     verdict = cold_verdict(company(days, as_of=as_of), as_of, RULES, has_open_sales_deal=False)
-    assert verdict.in_segment == (180 <= days <= 1460)
+    assert verdict.in_segment == (180 < days <= 1460)
 
 
 def test_a_company_that_never_ordered_is_not_cold() -> None:
@@ -202,16 +216,50 @@ def test_a_company_without_sirank_is_never_recontacted() -> None:
     assert not recontact_due(company(200), AS_OF, RULES, last_task_on=None)
 
 
-@given(any_day)
-def test_120_days_quiet_is_too_early_and_121_is_due(as_of: date) -> None:
-    assert not recontact_due(high_value(120, as_of=as_of), as_of, RULES, last_task_on=None)
-    assert recontact_due(high_value(121, as_of=as_of), as_of, RULES, last_task_on=None)
+@pytest.mark.parametrize(
+    ("day", "months", "expected"),
+    [
+        (date(2026, 7, 31), 4, date(2026, 3, 31)),
+        (date(2026, 6, 30), 4, date(2026, 2, 28)),  # 30 June less 4 months: February has 28 days in 2026
+        (date(2028, 6, 30), 4, date(2028, 2, 29)),  # ... and 29 in 2028
+        (date(2026, 5, 31), 1, date(2026, 4, 30)),  # the 31st clamped to a 30-day month
+        (date(2027, 3, 31), 12, date(2026, 3, 31)),
+        (date(2027, 2, 28), 12, date(2026, 2, 28)),
+        (date(2028, 2, 29), 12, date(2027, 2, 28)),
+        (date(2026, 1, 15), 4, date(2025, 9, 15)),  # across the year
+    ],
+)
+def test_months_before_is_calendar_arithmetic_with_the_month_end_clamped(
+    day: date, months: int, expected: date
+) -> None:
+    assert months_before(day, months) == expected
 
 
 @given(any_day)
-def test_364_days_quiet_is_due_and_365_is_too_late(as_of: date) -> None:
-    assert recontact_due(high_value(364, as_of=as_of), as_of, RULES, last_task_on=None)
-    assert not recontact_due(high_value(365, as_of=as_of), as_of, RULES, last_task_on=None)
+def test_the_recontact_window_excludes_both_month_edges(as_of: date) -> None:
+    four, twelve = months_before(as_of, 4), months_before(as_of, 12)
+    assert not in_recontact_window(four, as_of, RULES)  # exactly 4 months: not "more than"
+    assert in_recontact_window(four - timedelta(days=1), as_of, RULES)
+    assert not in_recontact_window(twelve, as_of, RULES)  # exactly 12 months: not "less than"
+    assert in_recontact_window(twelve + timedelta(days=1), as_of, RULES)
+
+
+@given(any_day, st.integers(min_value=0, max_value=500))
+def test_the_recontact_window_is_strictly_between_12_and_4_months_back(as_of: date, days: int) -> None:
+    last_order = as_of - timedelta(days=days)
+    expected = months_before(as_of, 12) < last_order < months_before(as_of, 4)
+    assert in_recontact_window(last_order, as_of, RULES) == expected
+    assert recontact_due(high_value(days, as_of=as_of), as_of, RULES, last_task_on=None) == expected
+
+
+@pytest.mark.parametrize("year", [2026, 2027, 2028])
+@pytest.mark.parametrize("month", range(1, 13))
+def test_on_the_last_day_of_every_month_the_window_edges_are_month_ends_or_the_same_day(year: int, month: int) -> None:
+    as_of = date(year, month, calendar.monthrange(year, month)[1])
+    latest = months_before(as_of, 4)
+    assert latest.day == min(as_of.day, calendar.monthrange(latest.year, latest.month)[1])
+    assert not in_recontact_window(latest, as_of, RULES)
+    assert in_recontact_window(latest - timedelta(days=1), as_of, RULES)
 
 
 @given(st.integers(min_value=0, max_value=200))
@@ -230,6 +278,35 @@ def test_the_recontact_task_falls_due_three_italian_business_days_later_at_nine(
     assert sum(is_business_day(d) for d in business) == 3
     assert (action.due.hour, action.due.minute) == (9, 0)
     assert action.owner_id == "7" and action.key == f"cold_segment:101:recontact:{as_of - timedelta(days=200)}"
+
+
+@given(any_day)
+def test_task_2_comes_5_business_days_after_task_1_and_the_email_check_10_days_after(task_on: date) -> None:
+    reminder = second_reminder_on(task_on, RULES)
+    assert business_days_between(task_on, reminder) == 5 and is_business_day(reminder)
+    assert reactivation_on(task_on, RULES) == task_on + timedelta(days=10)
+    email_on = after_second_reminder(task_on, reminder, RULES)
+    assert email_on == max(task_on + timedelta(days=10), reminder + timedelta(days=1))
+    assert email_on > reminder
+
+
+def test_around_christmas_5_business_days_pass_the_tenth_day_and_the_email_waits_a_day_for_task_2() -> None:
+    task_on = date(2026, 12, 24)  # Thursday; 25-26 December and 1 January are holidays, with two weekends
+    reminder = second_reminder_on(task_on, RULES)
+    assert reminder == date(2027, 1, 4)  # 28, 29, 30, 31 December and 4 January
+    assert reactivation_on(task_on, RULES) == date(2027, 1, 3)
+    assert after_second_reminder(task_on, reminder, RULES) == date(2027, 1, 5)
+
+
+def test_the_second_reminder_is_an_italian_task_for_the_owner() -> None:
+    spell = AS_OF - timedelta(days=200)
+    action = second_reminder_task_action(
+        high_value(205), spell, AS_OF + timedelta(days=5), AS_OF, RULES, owner_id="7", timezone="Europe/Rome"
+    )
+    assert action.subject == "Secondo promemoria: ricontattare Rossi Informatica S.r.l."
+    assert action.key == f"cold_segment:101:recontact2:{spell}"
+    assert action.owner_id == "7"
+    assert action.body is not None and "email di riattivazione" in action.body
 
 
 def test_activity_counts_only_from_the_recontact_task_on() -> None:
@@ -278,3 +355,116 @@ def test_the_appointment_task_is_due_at_the_appointment_with_kind_and_notes_in_i
     assert action.subject == "Chiamata Teams con Rossi Informatica - 03/12/2026 alle 15:30"
     assert action.body is not None and "Interessati ai notebook per la scuola" in action.body
     assert action.key == appointment_key("101", "5001", at) == "cold_segment:101:appointment:5001:20261203T1430Z"
+
+
+# --- CLIENTI FREDDI: wakeup_eligible -----------------------------------------------------------------------------
+
+
+def test_a_cold_company_is_eligible_even_while_in_wakeup_but_not_when_excluded_or_busy() -> None:
+    open_deal = wakeup(created_on=AS_OF - timedelta(days=3))
+    in_wakeup = cold_verdict(company(400), AS_OF, RULES, has_open_sales_deal=False, wakeup_deals=[open_deal])
+    assert wakeup_eligible(in_wakeup)
+    assert not wakeup_eligible(cold_verdict(company(400, category="end_user"), AS_OF, RULES, has_open_sales_deal=False))
+    assert not wakeup_eligible(cold_verdict(company(400), AS_OF, RULES, has_open_sales_deal=True))
+    assert not wakeup_eligible(cold_verdict(company(100), AS_OF, RULES, has_open_sales_deal=False))
+
+
+@pytest.mark.parametrize(
+    ("stored", "eligible", "written"),
+    [
+        (None, True, "true"),
+        (None, False, None),  # unset reads as false: nothing to write
+        ("false", True, "true"),
+        ("true", False, "false"),
+        ("true", True, None),
+        ("false", False, None),
+    ],
+)
+def test_only_a_change_of_wakeup_eligible_is_written(stored: str | None, eligible: bool, written: str | None) -> None:
+    update = eligibility_update(company(400, properties={"wakeup_eligible": stored}), eligible, RULES)
+    assert (update.properties["wakeup_eligible"] if update else None) == written
+
+
+# --- the paced Wake Up queue -----------------------------------------------------------------------------------
+
+
+def queued(company_id: str, value: float, days_quiet: int, as_of: date = AS_OF) -> QueuedCompany:
+    return QueuedCompany(company(days_quiet, as_of=as_of, id=company_id), value)
+
+
+def test_the_queue_takes_the_highest_value_first_then_the_most_recent_last_order() -> None:
+    candidates = [
+        queued("1", 500.0, 400),
+        queued("2", 9000.0, 900),
+        queued("3", 500.0, 200),
+        queued("4", 7000.0, 300),
+    ]
+    queue = pace_wakeup_queue(candidates, AS_OF, RULES.model_copy(update={"daily_new_deals": 3}), created_today=0)
+    assert [c.id for c in queue.today] == ["2", "4", "3"]
+    assert queue.backlog == 1
+
+
+@given(st.integers(min_value=0, max_value=2000), st.integers(min_value=0, max_value=60), any_day)
+def test_at_most_the_daily_pace_on_a_business_day_and_none_on_other_days(
+    waiting: int, created_today: int, as_of: date
+) -> None:
+    candidates = [queued(str(i), float(i % 7), 200 + i % 50, as_of) for i in range(waiting)]
+    queue = pace_wakeup_queue(candidates, as_of, RULES, created_today=created_today)
+    allowance = max(40 - created_today, 0) if is_business_day(as_of) else 0
+    assert len(queue.today) == min(waiting, allowance)
+    assert queue.backlog == waiting - len(queue.today)
+    assert queue.backlog_business_days == -(-queue.backlog // 40)
+    if queue.backlog:
+        assert queue.backlog_cleared_by == add_business_days(as_of, queue.backlog_business_days or 0)
+    else:
+        assert queue.backlog_cleared_by == as_of
+
+
+def test_1485_cold_companies_take_38_business_days_after_the_first_40() -> None:
+    candidates = [queued(str(i), float(i), 300) for i in range(1485)]
+    queue = pace_wakeup_queue(candidates, AS_OF, RULES, created_today=0)
+    assert len(queue.today) == 40 and queue.backlog == 1445 and queue.backlog_business_days == 37
+    assert [c.id for c in queue.today][:2] == ["1484", "1483"]
+
+
+def test_the_priority_value_is_the_revenue_of_the_last_48_months() -> None:
+    orders = [
+        (AS_OF, 100.0),
+        (months_before(AS_OF, 48) + timedelta(days=1), 200.0),
+        (months_before(AS_OF, 48), 400.0),
+        (AS_OF + timedelta(days=1), 800.0),
+    ]
+    assert priority_value(orders, AS_OF, RULES) == 300.0
+
+
+# --- every function reads "da oltre N giorni" the same way ------------------------------------------------------
+
+
+@given(any_day)
+def test_retention_segments_change_after_days_60_180_and_1460(as_of: date) -> None:
+    rules = SirankRules()
+
+    def segment(days: int) -> str:
+        return retention_segment(as_of - timedelta(days=days), as_of, rules)
+
+    assert [segment(d) for d in (0, 60, 61, 180, 181, 1460, 1461)] == [
+        "active",
+        "active",
+        "lukewarm",
+        "lukewarm",
+        "cold",
+        "cold",
+        "lost",
+    ]
+    assert retention_segment(None, as_of, rules) == "never"
+
+
+@given(any_day, st.integers(min_value=0, max_value=2000))
+def test_the_cold_segment_the_lukewarm_segment_and_nurture_agree_on_every_day(as_of: date, days: int) -> None:
+    last = as_of - timedelta(days=days)
+    segment = retention_segment(last, as_of, SirankRules())
+    assert (segment == "cold") == cold_verdict(
+        company(days, as_of=as_of), as_of, RULES, has_open_sales_deal=False
+    ).in_segment
+    # nurture enrols from the first lukewarm day, within its 15-day window
+    assert is_enrollable(last, as_of, NurtureRules(), backfill=True) == (days > 60)

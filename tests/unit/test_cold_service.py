@@ -14,8 +14,9 @@ from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
 from flywheel.config import Settings
-from flywheel.domain.calendar import add_business_days
+from flywheel.domain.calendar import add_business_days, is_business_day
 from flywheel.domain.models import CrmRecord
+from flywheel.domain.segments import months_before
 from flywheel.services import cold
 from flywheel.services.context import Ports
 
@@ -81,7 +82,10 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    # emails carry a signed unsubscribe link, which needs its secret and the functions' public URL
+    monkeypatch.setenv("FLYWHEEL_MAIL__UNSUBSCRIBE_SECRET", "unit-test-unsubscribe-secret-0123456789abcdef")
+    monkeypatch.setenv("FLYWHEEL_PUBLIC_URL", "https://europe-west1-flywheel-test.cloudfunctions.net")
     yield World(tmp_path)
 
 
@@ -123,8 +127,10 @@ def test_the_deal_description_has_last_order_r12_sirank_owner_and_the_data_care_
     assert "Provincia mancante" in description
 
 
-@pytest.mark.parametrize(("days", "cold_"), [(179, False), (180, True), (1460, True), (1461, False)])
-def test_only_companies_quiet_180_to_1460_days_get_a_wakeup_deal(world: World, days: int, cold_: bool) -> None:
+@pytest.mark.parametrize(("days", "cold_"), [(180, False), (181, True), (1460, True), (1461, False)])
+def test_only_companies_quiet_more_than_180_and_at_most_1460_days_get_a_wakeup_deal(
+    world: World, days: int, cold_: bool
+) -> None:
     company_id = world.quiet_company(days)
     world.run()
     assert len(world.wakeup_deals(company_id)) == (1 if cold_ else 0)
@@ -172,7 +178,8 @@ def test_a_dry_run_lists_the_deals_and_changes_nothing(world: World) -> None:
 
     assert {a.company_id for a in result.actions if a.type == "create_deal"} == cold_ids
     assert world.wakeup_deals() == [] and world.tasks() == []
-    assert all(world.state.lookup(a.key or "") is None for a in result.actions)
+    assert all(world.state.lookup(a.key) is None for a in result.actions if a.key)
+    assert all(world.crm.get("companies", c).properties.get("wakeup_eligible") is None for c in cold_ids)
 
 
 def test_a_second_run_the_same_day_creates_nothing(world: World) -> None:
@@ -209,8 +216,10 @@ def test_reads_stay_batched_whatever_the_number_of_cold_companies(world: World) 
     for i in range(120):
         world.quiet_company(200 + i, f"Azienda {i}")
     result = world.run(dry_run=True)
-    # companies (2 pages), 3 searches, associations and batch reads of contacts and deals (2 batches each)
-    assert len([a for a in result.actions if a.type == "create_deal"]) == 120
+    # companies (2 pages), 3 searches, associations and batch reads of the candidates' orders (2 batches each),
+    # of today's 40 companies' contacts (1 each)
+    assert len([a for a in result.actions if a.type == "create_deal"]) == 40
+    assert result.summary["backlog"] == 80
     assert result.summary["crm_calls"] <= 16
 
 
@@ -329,8 +338,19 @@ def test_a_high_value_company_gone_quiet_gets_one_owner_task_due_in_three_busine
     assert world.wakeup_deals(company_id) == []  # 150 days is not cold yet
 
 
+FOUR_MONTHS = (AS_OF - months_before(AS_OF, 4)).days
+TWELVE_MONTHS = (AS_OF - months_before(AS_OF, 12)).days
+
+
 @pytest.mark.parametrize(
-    ("sirank", "days", "due"), [("5000", 200, False), ("5001", 120, False), ("5001", 121, True), ("9000", 365, False)]
+    ("sirank", "days", "due"),
+    [
+        ("5000", 200, False),
+        ("5001", FOUR_MONTHS, False),
+        ("5001", FOUR_MONTHS + 1, True),
+        ("9000", TWELVE_MONTHS - 1, True),
+        ("9000", TWELVE_MONTHS, False),
+    ],
 )
 def test_recontact_edges_over_the_service(world: World, sirank: str, days: int, due: bool) -> None:
     company_id = world.quiet_company(days, sirank=sirank, category="end_user")  # no Wake Up deal noise
@@ -414,3 +434,137 @@ def test_webhook_events_about_other_objects_are_ignored(world: World) -> None:
     deal_id = appointment_deal(world, company_id, datetime(2026, 12, 4, 15, 0, tzinfo=ROME))
     result = cold.webhook([{"objectId": deal_id, "subscriptionType": "contact.propertyChange"}], world.ports)
     assert world.tasks() == [] and result.summary["deals"] == 0
+
+
+# --- the recontact series --------------------------------------------------------------------------------------
+
+
+def subjects(world: World, company_id: str) -> list[str]:
+    return sorted(t.properties["hs_task_subject"] or "" for t in world.tasks(company_id))
+
+
+def test_a_silent_owner_gets_task_2_five_business_days_after_task_1_then_the_email_on_day_10(world: World) -> None:
+    company_id = world.quiet_company(130, sirank="9000")
+    second_on = add_business_days(AS_OF, 5)
+    world.run()
+    while world.today < second_on - timedelta(days=1):
+        world.advance(days=1)
+        world.run()
+    assert len(world.tasks(company_id)) == 1
+
+    world.advance(days=1)  # 5 business days after task 1
+    reminded = world.run()
+    assert [s.startswith("Secondo promemoria") for s in subjects(world, company_id)].count(True) == 1
+    assert reminded.summary["activity_checks"] == {"second_reminder": 1}
+    assert reminded.summary["second_reminders"] == 1
+    while world.today < AS_OF + timedelta(days=10):
+        assert world.run().summary["emails_sent"] == 0
+        world.advance(days=1)
+    emailed = world.run()
+    world.advance(days=1)
+    world.run()
+
+    assert emailed.summary["emails_sent"] == 1 and len(world.mailer.sent()) == 1
+    assert len(world.tasks(company_id)) == 2  # nothing twice
+    [task2] = [t for t in world.tasks(company_id) if (t.properties["flywheel_key"] or "").count(":recontact2:")]
+    assert task2.properties["hubspot_owner_id"] == world.crm.get("companies", company_id).properties["hubspot_owner_id"]
+
+
+def test_activity_after_task_2_still_stops_the_email(world: World) -> None:
+    company_id = world.quiet_company(130, sirank="9000")
+    world.run()
+    world.advance(days=(add_business_days(AS_OF, 5) - AS_OF).days)
+    world.run()
+    world.advance(days=1)
+    world.crm.add("calls", {"hs_timestamp": world.clock.now().astimezone(UTC).isoformat()}, {"companies": [company_id]})
+    world.advance(days=(AS_OF + timedelta(days=10) - world.today).days)
+    result = world.run()
+    assert world.mailer.sent() == [] and result.summary["activity_checks"] == {"owner_active": 1}
+    assert len(world.tasks(company_id)) == 2
+
+
+def test_a_quiet_spell_gets_one_series_of_two_tasks_whatever_the_days_after(world: World) -> None:
+    company_id = world.quiet_company(130, sirank="9000", contacts=0)
+    world.run()
+    world.advance(days=10)
+    world.run()
+    world.advance(days=10)
+    world.run()
+    tasks_after_series = len(world.tasks(company_id))
+    # same quiet spell: no new series, whatever the days
+    world.advance(days=80)
+    world.run()
+    assert len(world.tasks(company_id)) == tasks_after_series == 2
+
+
+def test_the_first_run_creates_the_daily_pace_and_the_backlog_drains_without_doubles(world: World) -> None:
+    world.ports.settings.cold = world.ports.settings.cold.model_copy(update={"daily_new_deals": 4})
+    ids = [world.quiet_company(200 + i, f"Azienda {i}", contacts=0) for i in range(10)]
+
+    first = world.run()  # Monday
+    again = world.run()  # a repeated run the same day stays within the pace
+    world.advance(days=1)
+    tuesday = world.run()
+    world.advance(days=1)
+    wednesday = world.run()
+
+    assert [r.summary["deals_created"] for r in (first, again, tuesday, wednesday)] == [4, 0, 4, 2]
+    assert [r.summary["backlog"] for r in (first, again, tuesday, wednesday)] == [6, 6, 2, 0]
+    assert first.summary["backlog_business_days"] == 2
+    assert first.summary["backlog_cleared_by"] == "2026-12-02"
+    per_company = [c for d in world.wakeup_deals() for c in d.associations["companies"]]
+    assert sorted(per_company) == sorted(ids)
+
+
+@pytest.mark.parametrize("day", [date(2026, 12, 5), date(2026, 12, 6), date(2026, 12, 8)])
+def test_no_wakeup_deal_is_created_on_a_weekend_or_a_holiday(world: World, day: date) -> None:
+    world.advance(days=(day - AS_OF).days)  # Saturday, Sunday, the Immacolata
+    ids = [world.quiet_company(300 + i, f"Azienda {i}", contacts=0) for i in range(3)]
+
+    result = world.run()
+
+    assert not is_business_day(day)
+    assert world.wakeup_deals() == [] and result.summary["backlog"] == 3
+    assert all(world.crm.get("companies", c).properties["wakeup_eligible"] == "true" for c in ids)
+
+
+def test_the_most_valuable_cold_companies_go_first(world: World) -> None:
+    world.ports.settings.cold = world.ports.settings.cold.model_copy(update={"daily_new_deals": 2})
+    small = world.quiet_company(300, "Piccola")
+    big = world.quiet_company(300, "Grande")
+    world.crm.add_order(big, 50_000.0, AS_OF - timedelta(days=900))
+    recent = world.quiet_company(200, "Recente")
+    world.run()
+    chosen = {c for d in world.wakeup_deals() for c in d.associations["companies"]}
+    assert chosen == {big, recent} and small not in chosen
+
+
+def test_a_company_that_orders_while_queued_leaves_the_queue_and_the_list(world: World) -> None:
+    world.ports.settings.cold = world.ports.settings.cold.model_copy(update={"daily_new_deals": 1})
+    first = world.quiet_company(300, "Prima")
+    world.crm.add_order(first, 9000.0, AS_OF - timedelta(days=400))
+    queued = world.quiet_company(300, "In coda")
+    world.run()
+    assert world.crm.get("companies", queued).properties["wakeup_eligible"] == "true"
+    world.crm.add_order(queued, 300.0, world.today)
+    world.crm.update_batch("companies", [(queued, {"last_purchase_date": world.today.isoformat()})])
+
+    world.advance(days=1)
+    result = world.run()
+
+    assert world.wakeup_deals(queued) == []
+    assert result.summary["backlog"] == 0
+    assert world.crm.get("companies", queued).properties["wakeup_eligible"] == "false"
+    assert world.crm.get("companies", first).properties["wakeup_eligible"] == "true"
+
+
+def test_wakeup_eligible_is_written_only_when_it_changes(world: World) -> None:
+    cold_id = world.quiet_company(300, "Fredda")
+    excluded = world.quiet_company(300, "Ente", category="public_administration")
+    active = world.quiet_company(20, "Attiva")
+    first = world.run()
+    second = world.run()
+    props = {c: world.crm.get("companies", c).properties.get("wakeup_eligible") for c in (cold_id, excluded, active)}
+    assert props == {cold_id: "true", excluded: None, active: None}
+    assert first.summary["eligibility_changes"] == 1 and second.summary["eligibility_changes"] == 0
+    assert first.summary["wakeup_eligible"] == 1

@@ -14,7 +14,7 @@ from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.bootstrap import ConfigurationError, build_mailer, build_state_store
 from flywheel.clock import FixedClock
-from flywheel.config import NurtureRules, Settings, reference, require_coupon_secret
+from flywheel.config import MailRules, NurtureRules, Settings, reference, require_coupon_secret
 from flywheel.services import nurture
 from flywheel.services.context import Ports
 from tests.fakes import Inbox
@@ -90,8 +90,11 @@ GOOD_SECRET = "k3Jv9QeZ-7tWmY2pLxR4uN8sHcA1dFgB"  # 32 characters
 START = date(2026, 3, 2)
 
 
+MAIL = MailRules(unsubscribe_secret="x" * 32, unsubscribe_url="https://flywheel.example.it/unsubscribe")
+
+
 def with_coupon_secret(secret: str) -> Settings:
-    return Settings(nurture=NurtureRules(coupon_secret=secret))
+    return Settings(nurture=NurtureRules(coupon_secret=secret), mail=MAIL)
 
 
 @given(st.text(max_size=31))
@@ -122,10 +125,10 @@ def test_the_error_names_the_variable_and_the_rule_but_never_the_secret() -> Non
 
 
 def lukewarm_portal(settings: Settings) -> tuple[Ports, Inbox, str]:
-    """A company 60 days quiet, whose consenting contact nurture_step would write to today."""
+    """A company 61 days quiet, whose consenting contact nurture_step would write to today."""
     clock = FixedClock.on(START)
     crm = MemoryCrm.with_default_schema(now=clock.now)
-    last = START - timedelta(days=60)
+    last = START - timedelta(days=61)
     company = crm.add_company("Bianchi Sistemi", **{settings.portal.last_purchase_date: last.isoformat()})
     crm.add_order(company, 900.0, last)
     crm.add_contact(company, "anna@bianchi.it")
@@ -146,6 +149,8 @@ def test_a_nurture_run_without_a_strong_coupon_secret_sends_and_records_nothing(
 
 def test_a_coupon_secret_from_the_environment_lets_nurture_send(clean_environment: pytest.MonkeyPatch) -> None:
     clean_environment.setenv("FLYWHEEL_NURTURE__COUPON_SECRET", GOOD_SECRET)
+    clean_environment.setenv("FLYWHEEL_MAIL__UNSUBSCRIBE_SECRET", GOOD_SECRET[::-1])
+    clean_environment.setenv("FLYWHEEL_PUBLIC_URL", "https://europe-west1-flywheel.cloudfunctions.net")
     ports, inbox, _ = lukewarm_portal(Settings())
 
     nurture.run(nurture.Request(as_of=START), ports)

@@ -12,8 +12,8 @@ from flywheel.adapters.mailers import OutboxMailer
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
-from flywheel.config import Settings
-from flywheel.domain.models import Action, CreateTask, SendEmail, UpdateCompany
+from flywheel.config import MailRules, Settings
+from flywheel.domain.models import Action, CreateTask, NotifyOwner, SendEmail, UpdateCompany
 from flywheel.ports import CrmError
 from flywheel.services.context import Ports
 from flywheel.services.effects import EffectExecutor
@@ -33,7 +33,12 @@ def ports(crm: MemoryCrm, tmp_path: Path) -> Ports:
         state=MemoryStateStore(),
         mailer=OutboxMailer(tmp_path / "outbox"),
         clock=FixedClock(NOON),
-        settings=Settings(),
+        settings=Settings(
+            mail=MailRules(
+                unsubscribe_secret="unit-test-unsubscribe-secret-32-characters",
+                unsubscribe_url="https://flywheel.example.it/unsubscribe",
+            )
+        ),
     )
 
 
@@ -165,3 +170,26 @@ def test_an_effect_that_is_not_naturally_idempotent_cannot_be_decided_without_a_
 
     with pytest.raises(ValidationError, match="key"):
         CreateTask(company_id=company, subject="x")  # type: ignore[call-arg]
+
+
+def test_an_owner_alert_is_an_email_to_the_owner_once_whatever_the_contacts_consent(
+    crm: MemoryCrm, ports: Ports, tmp_path: Path
+) -> None:
+    company = crm.add_company("Rossi Informatica")
+    owner = ports.schema.owners[0]
+    alert = NotifyOwner(
+        company_id=company,
+        key=f"cart_watch:{company}:alert:v1",
+        owner_id=owner.id,
+        subject="Carrello abbandonato sopra 2.000,00 €: Rossi Informatica - 2.480,00 €",
+        body="Contenuto: 2 x Notebook",
+    )
+
+    first = EffectExecutor(ports).execute([alert])
+    again = EffectExecutor(ports).execute([alert])
+
+    [sent] = OutboxMailer(tmp_path / "outbox").sent()
+    assert (sent.to_email, sent.subject) == (owner.email, alert.subject)
+    assert first.as_dict() == {"sent:notify_owner": 1}
+    assert again.as_dict() == {"skipped_done:notify_owner": 1}
+    assert crm.all("tasks") == []  # the task is the service's own CreateTask, not the alert

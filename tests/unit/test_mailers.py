@@ -16,17 +16,21 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 
 from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.mailers import HubSpotSingleSendMailer, OutboxMailer, SesMailer, address_digest, deliveries
 from flywheel.adapters.ratelimit import RetryPolicy
 from flywheel.bootstrap import build_mailer
 from flywheel.clock import RunBudget
-from flywheel.config import Settings
+from flywheel.config import MailRules, Settings
 from flywheel.mail.templates import render
 from flywheel.ports import EmailMessage, MailerError
 
 ADDRESS = "giulia.rossi@rossi-informatica.it"
+OWNER = "marco.bianchi@sicomputer.it"
+UNSUBSCRIBE = "https://europe-west1-flywheel.cloudfunctions.net/unsubscribe?c=2001&e=2027-03-01&s=c2lnbmF0dXJl"
 
 
 def email_for(key: str = "nurture_step:1001:2026-01-15:1", to: str = ADDRESS, **changes: Any) -> EmailMessage:
@@ -34,6 +38,7 @@ def email_for(key: str = "nurture_step:1001:2026-01-15:1", to: str = ADDRESS, **
         "company_name": "Rossi Informatica S.r.l.",
         "contact_name": "Giulia",
         "ecommerce_url": "https://shop.sicomputer.it",
+        "unsubscribe_url": UNSUBSCRIBE,
     }
     subject, body = render("nurture_1", context)
     fields: dict[str, Any] = {
@@ -45,6 +50,8 @@ def email_for(key: str = "nurture_step:1001:2026-01-15:1", to: str = ADDRESS, **
         "subject": subject,
         "body_text": body,
         "context": context,
+        "reply_to": OWNER,
+        "unsubscribe_url": UNSUBSCRIBE,
         **changes,
     }
     return EmailMessage(**fields)
@@ -72,6 +79,31 @@ def test_the_outbox_holds_a_readable_eml_and_a_json_sidecar(tmp_path: Path) -> N
     assert sidecar["to_email"] == ADDRESS
     assert sidecar["context"]["contact_name"] == "Giulia"
     assert sidecar["written_at"] == "2026-03-01T06:00:00+00:00"
+
+
+def test_outbox_mail_can_be_answered_and_left_in_one_click(tmp_path: Path) -> None:
+    mailer = OutboxMailer(tmp_path, sender="SiComputer Vendite <vendite@sicomputer.it>")
+
+    receipt = mailer.send(email_for())
+
+    parsed = message_from_bytes((tmp_path / f"{receipt.message_id}.eml").read_bytes(), policy=policy.default)
+    assert parsed["From"] == "SiComputer Vendite <vendite@sicomputer.it>"
+    assert parsed["Reply-To"] == OWNER
+    assert parsed["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert UNSUBSCRIBE in parsed.get_content()
+    (sent,) = mailer.sent()
+    assert (sent.reply_to, sent.unsubscribe_url) == (OWNER, UNSUBSCRIBE)
+
+
+def test_the_outbox_sender_is_configurable(tmp_path: Path) -> None:
+    settings = Settings(mail=MailRules(sender="SiComputer <clienti@sicomputer.it>"))
+    mailer = build_mailer(f"outbox://{tmp_path}", settings)
+
+    receipt = mailer.send(email_for())
+
+    parsed = message_from_bytes((tmp_path / f"{receipt.message_id}.eml").read_bytes(), policy=policy.default)
+    assert parsed["From"] == "SiComputer <clienti@sicomputer.it>"
 
 
 def test_a_resend_of_the_same_key_overwrites_instead_of_duplicating(tmp_path: Path) -> None:
@@ -165,6 +197,21 @@ def test_ses_sends_from_a_verified_sender(aws: None) -> None:
     assert ses.get_send_quota()["SentLast24Hours"] == 1
 
 
+def test_ses_mail_carries_reply_to_and_the_one_click_unsubscribe_headers(aws: None) -> None:
+    ses = boto3.client("ses", region_name="eu-west-1")
+    ses.verify_email_identity(EmailAddress="noreply@sicomputer.it")
+
+    SesMailer(region="eu-west-1", sender="SiComputer <noreply@sicomputer.it>").send(email_for())
+
+    (raw,) = ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].sent_messages
+    parsed = message_from_bytes(raw.raw_data.encode(), policy=policy.default)
+    assert parsed["To"] == ADDRESS
+    assert parsed["Reply-To"] == OWNER
+    assert parsed["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert UNSUBSCRIBE in parsed.get_content()
+
+
 def test_ses_refusing_an_unverified_sender_is_not_transient(aws: None) -> None:
     ses = boto3.client("ses", region_name="eu-west-1")
     mailer = SesMailer(region="eu-west-1", sender="nobody@unverified.example", client=ses)
@@ -238,8 +285,13 @@ def test_single_send_posts_the_email_id_the_send_id_and_the_personalisation(stan
     assert request["path"] == "/marketing/v4/email/single-send"
     assert request["auth"] == "Bearer test-token"
     assert request["body"]["emailId"] == 4242
-    assert request["body"]["message"] == {"to": ADDRESS, "sendId": "nurture_step:1001:2026-01-15:1"}
+    assert request["body"]["message"] == {
+        "to": ADDRESS,
+        "sendId": "nurture_step:1001:2026-01-15:1",
+        "replyTo": [OWNER],
+    }
     assert request["body"]["customProperties"]["company_name"] == "Rossi Informatica S.r.l."
+    assert request["body"]["customProperties"]["unsubscribe_url"] == UNSUBSCRIBE
 
 
 def test_single_send_honours_retry_after_then_succeeds(stand_in: StandInServer) -> None:

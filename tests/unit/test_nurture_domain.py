@@ -14,6 +14,7 @@ from flywheel.domain.nurture import (
     FINAL_STEP,
     Conversion,
     Enrolment,
+    check_coupon,
     convert,
     coupon_code,
     decide,
@@ -30,20 +31,26 @@ RULES = NurtureRules()
 START = date(2026, 1, 1)
 
 
-def test_a_company_is_enrollable_from_60_to_74_days_after_its_last_order() -> None:
+def test_a_company_is_enrollable_from_61_to_75_days_after_its_last_order() -> None:
     as_of = date(2026, 3, 31)
-    assert not is_enrollable(as_of - timedelta(days=59), as_of, RULES)
-    assert is_enrollable(as_of - timedelta(days=60), as_of, RULES)
-    assert is_enrollable(as_of - timedelta(days=74), as_of, RULES)
-    assert not is_enrollable(as_of - timedelta(days=75), as_of, RULES)
+    assert not is_enrollable(as_of - timedelta(days=60), as_of, RULES)  # "da oltre 60 giorni": not yet
+    assert is_enrollable(as_of - timedelta(days=61), as_of, RULES)
+    assert is_enrollable(as_of - timedelta(days=75), as_of, RULES)
+    assert not is_enrollable(as_of - timedelta(days=76), as_of, RULES)
     assert not is_enrollable(None, as_of, RULES)
 
 
-def test_a_backfill_enrols_any_company_quiet_for_60_days_or_more() -> None:
+def test_a_backfill_enrols_any_company_quiet_for_more_than_60_days() -> None:
     as_of = date(2026, 3, 31)
     assert is_enrollable(as_of - timedelta(days=900), as_of, RULES, backfill=True)
-    assert not is_enrollable(as_of - timedelta(days=59), as_of, RULES, backfill=True)
-    assert enrolment_bounds(as_of, RULES, backfill=True) == (None, as_of - timedelta(days=60))
+    assert not is_enrollable(as_of - timedelta(days=60), as_of, RULES, backfill=True)
+    assert enrolment_bounds(as_of, RULES, backfill=True) == (None, as_of - timedelta(days=61))
+
+
+@given(as_of=st.dates(date(2020, 1, 1), date(2035, 12, 31)))
+def test_60_days_quiet_is_not_enrollable_and_61_is_on_any_day(as_of: date) -> None:
+    assert not is_enrollable(as_of - timedelta(days=60), as_of, RULES)
+    assert is_enrollable(as_of - timedelta(days=61), as_of, RULES)
 
 
 @given(as_of=st.dates(date(2020, 1, 1), date(2030, 12, 31)), days=st.integers(0, 400))
@@ -116,15 +123,16 @@ def test_without_consent_a_new_enrolment_is_skipped_and_a_running_one_ends() -> 
 
 @given(
     company=st.text("0123456789", min_size=1, max_size=8),
-    spell=st.dates(date(2020, 1, 1), date(2030, 12, 31)),
+    expires=st.dates(date(2020, 1, 1), date(2030, 12, 31)),
 )
-def test_the_coupon_is_derived_from_company_and_spell(company: str, spell: date) -> None:
-    code = coupon_code("secret", "SICOM", company, spell)
-    assert code == coupon_code("secret", "SICOM", company, spell)
-    assert code.startswith("SICOM-") and len(code) == len("SICOM-") + 10
-    assert code != coupon_code("secret", "SICOM", company, spell + timedelta(days=1))
-    assert code != coupon_code("secret", "SICOM", company + "0", spell)
-    assert code != coupon_code("other", "SICOM", company, spell)
+def test_the_coupon_is_derived_from_company_and_expiry_and_carries_the_expiry(company: str, expires: date) -> None:
+    code = coupon_code("secret", "SICOM", company, expires)
+    assert code == coupon_code("secret", "SICOM", company, expires)
+    assert code.startswith("SICOM-") and len(code) == len("SICOM-XXXX-") + 10
+    assert code != coupon_code("secret", "SICOM", company, expires + timedelta(days=1))
+    assert code != coupon_code("secret", "SICOM", company + "0", expires)
+    assert code != coupon_code("other", "SICOM", company, expires)
+    assert check_coupon("secret", "SICOM", company, code, expires).expires == expires
 
 
 # --- the property: random days, triggers and orders ------------------------------------------------------------
@@ -191,7 +199,7 @@ day_plan = st.fixed_dictionaries(
         # mostly one run a day; some days none (missed), some two or three (repeated)
         "triggers": st.sampled_from([0, 1, 1, 1, 1, 1, 1, 2, 3]),
         "concurrent": st.booleans(),
-        # orders are rare, or no spell would ever reach 60 quiet days
+        # orders are rare, or no spell would ever reach 61 quiet days
         "order": st.sampled_from([None] * 40 + ["before", "between", "after"]),
         "webhook": st.booleans(),
     }
@@ -235,21 +243,21 @@ def test_steps_go_out_in_order_once_each_15_days_apart_and_never_after_an_order(
         assert steps == list(range(1, len(steps) + 1)), "steps 1..k, in order, each at most once"
         days = [day for _, day, _ in sends]
         assert all(b - a >= timedelta(days=15) for a, b in pairwise(days))
-        assert 60 <= (days[0] - spell).days <= 74, "enrolled only within the 15-day window"
+        assert 61 <= (days[0] - spell).days <= 75, "enrolled only within the 15-day window"
         ending_orders = [event for day, event in world.orders if day > spell]
         if ending_orders:
             assert all(event < min(ending_orders) for _, _, event in sends), "nothing after the first order"
 
 
 @settings(max_examples=30, deadline=None)
-@given(initial_quiet_days=st.integers(0, 74))
+@given(initial_quiet_days=st.integers(0, 75))
 def test_with_a_daily_trigger_and_no_order_the_five_steps_go_out_exactly_on_schedule(
     initial_quiet_days: int,
 ) -> None:
     world = World(last_order=START - timedelta(days=initial_quiet_days))
     for offset in range(150):
         world.apply(world.decide_all(START + timedelta(days=offset)), START + timedelta(days=offset))
-    enrolled_on = max(START, world.last_order + timedelta(days=60))
+    enrolled_on = max(START, world.last_order + timedelta(days=61))
     assert [(step, day) for _, step, day, _ in world.sent] == [
         (step, enrolled_on + timedelta(days=15 * (step - 1))) for step in range(1, 6)
     ]

@@ -16,15 +16,20 @@ from hypothesis import strategies as st
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
-from flywheel.config import NurtureRules, Settings
+from flywheel.config import MailRules, NurtureRules, Settings
 from flywheel.domain.models import RunResult
-from flywheel.domain.nurture import Conversion, convert, enrol, record_send
+from flywheel.domain.nurture import Conversion, check_coupon, convert, enrol, record_send
 from flywheel.ports import EmailMessage, MailerError, SendReceipt, SequenceRecord
 from flywheel.services import nurture
 from flywheel.services.context import Ports
 
 START = date(2026, 3, 2)
 COUPON_SECRET = "unit-test-coupon-secret-32-characters-long"
+# every email carries a signed unsubscribe link
+MAIL = MailRules(
+    unsubscribe_secret="unit-test-unsubscribe-secret-32-characters",
+    unsubscribe_url="https://flywheel.example.it/unsubscribe",
+)
 
 
 class Inbox:
@@ -74,7 +79,7 @@ class World:
         self.crm = MemoryCrm.with_default_schema(now=self.clock.now)
         self.inbox = Inbox()
         self.state = MemoryStateStore()
-        config = Settings(nurture=NurtureRules(coupon_secret=COUPON_SECRET))
+        config = Settings(nurture=NurtureRules(coupon_secret=COUPON_SECRET), mail=MAIL)
         if nurture_rules is not None:
             config = config.model_copy(update={"nurture": nurture_rules})
         self.ports = Ports(crm=self.crm, state=self.state, mailer=self.inbox, clock=self.clock, settings=config)
@@ -121,15 +126,15 @@ def world() -> Iterator[World]:
     yield World()
 
 
-def test_a_company_60_days_quiet_is_enrolled_and_its_primary_contact_gets_the_first_email(world: World) -> None:
-    company_id = world.quiet_company(60, contacts=2)
+def test_a_company_61_days_quiet_is_enrolled_and_its_primary_contact_gets_the_first_email(world: World) -> None:
+    company_id = world.quiet_company(61, contacts=2)
 
     result = world.run()
 
     primary = world.crm.all("contacts")[0].id
     assert world.inbox.sends() == [(START, "nurture_1", primary)]
     [record] = world.records(company_id)
-    spell = (START - timedelta(days=60)).isoformat()
+    spell = (START - timedelta(days=61)).isoformat()
     assert (record.id, record.status, record.step, record.next_due) == (
         f"{company_id}:{spell}",
         "active",
@@ -143,19 +148,23 @@ def test_a_company_60_days_quiet_is_enrolled_and_its_primary_contact_gets_the_fi
 
 
 def test_the_first_email_is_personalised_with_company_contact_and_shop(world: World) -> None:
-    world.quiet_company(60, name="Verdi Networking S.p.A.")
+    world.quiet_company(61, name="Verdi Networking S.p.A.")
     world.run()
     [(_, message)] = world.inbox.messages
+    unsubscribe = message.context["unsubscribe_url"]
     assert message.context == {
         "company_name": "Verdi Networking S.p.A.",
         "contact_name": "Anna0 Verdi",
         "ecommerce_url": "https://shop.sicomputer.it",
+        "unsubscribe_url": unsubscribe,
     }
+    assert unsubscribe.startswith(f"https://flywheel.example.it/unsubscribe?c={message.contact_id}&")
+    assert message.unsubscribe_url == unsubscribe and unsubscribe in message.body_text
     assert "Verdi Networking S.p.A." in message.subject
 
 
-@pytest.mark.parametrize(("days", "enrolled"), [(59, False), (60, True), (74, True), (75, False), (400, False)])
-def test_only_companies_that_reached_60_days_in_the_last_15_are_enrolled(
+@pytest.mark.parametrize(("days", "enrolled"), [(60, False), (61, True), (75, True), (76, False), (400, False)])
+def test_only_companies_that_passed_60_quiet_days_in_the_last_15_are_enrolled(
     world: World, days: int, enrolled: bool
 ) -> None:
     company_id = world.quiet_company(days)
@@ -171,7 +180,7 @@ def test_a_backfill_enrols_the_long_dormant_deliberately(world: World) -> None:
 
 
 def test_five_steps_go_out_15_days_apart_and_the_fifth_suspends_the_account(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     for _ in range(100):
         world.run()
         world.day()
@@ -187,7 +196,7 @@ def test_five_steps_go_out_15_days_apart_and_the_fifth_suspends_the_account(worl
 
 
 def test_the_coupon_is_the_same_in_the_gift_and_in_the_reminder(world: World) -> None:
-    world.quiet_company(60)
+    world.quiet_company(61)
     for _ in range(50):
         world.run()
         world.day()
@@ -198,8 +207,48 @@ def test_the_coupon_is_the_same_in_the_gift_and_in_the_reminder(world: World) ->
     assert gift["coupon_expiry"] == f"{START + timedelta(days=15 + 45):%d/%m/%Y}"
 
 
+def test_the_gift_is_written_on_the_company_where_the_shop_can_honour_it(world: World) -> None:
+    company_id = world.quiet_company(61)
+    for _ in range(16):
+        world.run()
+        world.day()
+
+    gift = next(m for _, m in world.inbox.messages if m.template == "nurture_2")
+    expires = START + timedelta(days=15 + 45)
+    company = world.company(company_id)
+    assert company["nurture_coupon_code"] == gift.context["coupon_code"]
+    assert company["nurture_coupon_expires"] == expires.isoformat()
+    answer = check_coupon(COUPON_SECRET, "SICOM", company_id, gift.context["coupon_code"], expires)
+    assert (answer.valid, answer.expires) == (True, expires)
+
+
+def test_the_fourth_email_recaps_the_earlier_ones_and_says_when_the_coupon_expires(world: World) -> None:
+    world.quiet_company(61)
+    for _ in range(46):
+        world.run()
+        world.day()
+
+    recap = next(m for _, m in world.inbox.messages if m.template == "nurture_4")
+    assert "riepilogo" in recap.body_text
+    assert "https://shop.sicomputer.it/sondaggio" in recap.body_text
+    assert f"Il coupon scade il {START + timedelta(days=15 + 45):%d/%m/%Y}" in recap.body_text
+
+
+def test_a_dry_run_shows_the_gift_it_would_write_on_the_company(world: World) -> None:
+    company_id = world.quiet_company(61)
+    world.run()
+    world.day(15)
+
+    result = world.run(dry_run=True)
+
+    (update,) = [a for a in result.actions if a.type == "update_company"]
+    assert update.properties["nurture_coupon_expires"] == (world.today + timedelta(days=45)).isoformat()
+    assert update.properties["nurture_coupon_code"].startswith("SICOM-")
+    assert "nurture_coupon_code" not in world.company(company_id)
+
+
 def test_running_a_day_twice_changes_nothing(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     records_before, company_before = world.records(company_id), world.company(company_id)
 
@@ -212,7 +261,7 @@ def test_running_a_day_twice_changes_nothing(world: World) -> None:
 
 
 def test_a_missed_fortnight_sends_the_pending_step_late_and_never_two_at_once(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     world.day(40)  # steps 2 and 3 would both be "due" by the calendar
     world.run()
@@ -225,7 +274,7 @@ def test_a_missed_fortnight_sends_the_pending_step_late_and_never_two_at_once(wo
 
 
 def test_a_step_whose_outcome_was_lost_is_recovered_the_next_day_and_never_sent_twice(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     world.day(15)
     world.inbox.failing = "timeout"
@@ -246,7 +295,7 @@ def test_a_step_whose_outcome_was_lost_is_recovered_the_next_day_and_never_sent_
 
 
 def test_an_email_throttled_before_it_left_is_sent_by_the_next_run(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     world.day(15)
     world.inbox.failing = "throttled"
@@ -263,7 +312,7 @@ def test_an_email_throttled_before_it_left_is_sent_by_the_next_run(world: World)
 
 
 def test_an_email_whose_outcome_cannot_be_known_is_neither_resent_nor_counted_as_sent(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.inbox.recoverable = False  # as SES: no idempotency key, no lookup
     world.run()
     world.day(15)
@@ -284,7 +333,7 @@ def test_an_email_whose_outcome_cannot_be_known_is_neither_resent_nor_counted_as
 
 
 def test_a_fifth_email_that_did_not_go_out_leaves_the_account_open_until_it_does(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     for _ in range(3):
         world.day(15)
@@ -306,7 +355,7 @@ def test_a_fifth_email_that_did_not_go_out_leaves_the_account_open_until_it_does
 
 
 def test_an_order_ends_the_sequence_as_converted_with_date_and_value(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     world.day(20)
     world.run()  # step 2
@@ -321,14 +370,14 @@ def test_an_order_ends_the_sequence_as_converted_with_date_and_value(world: Worl
     assert (conversion["order_date"], conversion["order_value"]) == (world.today.isoformat(), 2300.0)
     assert world.company(company_id)["nurture_status"] == "converted"
     assert result.summary["converted"] == 1
-    for _ in range(59):  # on the 60th quiet day after the order a new spell would begin
+    for _ in range(60):  # on the 61st quiet day after the order a new spell would begin
         world.day()
         world.run()
     assert len(world.inbox.sends(company_id)) == 2
 
 
 def test_an_order_sirank_has_not_seen_yet_still_stops_the_due_step(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     world.day(15)
     world.order(company_id, 700.0, sirank_seen=False)
@@ -342,17 +391,17 @@ def test_an_order_sirank_has_not_seen_yet_still_stops_the_due_step(world: World)
 
 
 def test_after_two_missed_months_one_run_ends_the_old_spell_and_enrols_the_new_one(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     world.day(5)
     world.order(company_id, 640.0)
     order_day = world.today
-    world.day(60)  # no run for two months
+    world.day(61)  # no run for two months
 
     world.run()
 
     records = {r.id: r for r in world.records(company_id)}
-    old = records[f"{company_id}:{(START - timedelta(days=60)).isoformat()}"]
+    old = records[f"{company_id}:{(START - timedelta(days=61)).isoformat()}"]
     assert old.status == "converted"
     assert old.data["conversion"]["order_date"] == order_day.isoformat()
     assert old.data["conversion"]["order_value"] == 640.0
@@ -364,7 +413,7 @@ def test_after_two_missed_months_one_run_ends_the_old_spell_and_enrols_the_new_o
 
 
 def test_the_order_webhook_ends_the_sequence_before_its_next_step(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     world.day(10)
     deal_id = world.order(company_id, 980.0, sirank_seen=False)
@@ -388,7 +437,7 @@ def test_the_order_webhook_ends_the_sequence_before_its_next_step(world: World) 
 def test_two_orders_in_one_delivery_convert_once_with_the_first_and_a_redelivery_changes_nothing(
     world: World,
 ) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     world.day(3)
     first = world.crm.add_order(company_id, 300.0, world.today - timedelta(days=1))
@@ -407,7 +456,7 @@ def test_two_orders_in_one_delivery_convert_once_with_the_first_and_a_redelivery
 
 
 def test_the_webhook_ignores_deals_that_are_not_orders(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     open_deal = world.crm.add_deal(
         company_id, pipeline=world.contract.order_pipelines[0], stage="Offerta inviata", amount=5000.0
@@ -418,7 +467,7 @@ def test_the_webhook_ignores_deals_that_are_not_orders(world: World) -> None:
 
 
 def test_a_company_without_consenting_contacts_is_recorded_as_skipped(world: World) -> None:
-    company_id = world.quiet_company(60, contacts=0)
+    company_id = world.quiet_company(61, contacts=0)
     world.crm.add_contact(company_id, "noconsent@example.it", opted_out=True)
     world.crm.add_contact(company_id, "nobasis@example.it", legal_basis=None)
 
@@ -434,7 +483,7 @@ def test_a_company_without_consenting_contacts_is_recorded_as_skipped(world: Wor
 
 
 def test_losing_every_consent_mid_sequence_ends_it_as_no_consent(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     [contact] = world.crm.all("contacts")
     world.crm.update_batch("contacts", [(contact.id, {"hs_email_optout": "true"})])
@@ -450,8 +499,8 @@ def test_losing_every_consent_mid_sequence_ends_it_as_no_consent(world: World) -
 
 
 def test_a_company_merged_away_in_hubspot_ends_its_sequence_without_failing_the_run(world: World) -> None:
-    gone = world.quiet_company(60, name="Assorbita S.r.l.")
-    kept = world.quiet_company(60)
+    gone = world.quiet_company(61, name="Assorbita S.r.l.")
+    kept = world.quiet_company(61)
     world.run()
     world.crm.archive("companies", gone)
     world.day(15)
@@ -467,7 +516,7 @@ def test_a_company_merged_away_in_hubspot_ends_its_sequence_without_failing_the_
 
 def test_with_all_recipients_every_consenting_contact_gets_each_step() -> None:
     world = World(NurtureRules(recipients="all", coupon_secret=COUPON_SECRET))
-    company_id = world.quiet_company(60, contacts=2)
+    company_id = world.quiet_company(61, contacts=2)
     world.crm.add_contact(company_id, "optout@example.it", opted_out=True)
     world.run()
     consenting = sorted(c.id for c in world.crm.all("contacts") if c.properties["hs_email_optout"] == "false")
@@ -475,7 +524,7 @@ def test_with_all_recipients_every_consenting_contact_gets_each_step() -> None:
 
 
 def test_a_dry_run_lists_the_actions_and_changes_nothing(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     before = world.company(company_id)
 
     result = world.run(dry_run=True)
@@ -489,8 +538,8 @@ def test_a_dry_run_lists_the_actions_and_changes_nothing(world: World) -> None:
 
 
 def test_after_the_fifth_step_a_later_order_starts_a_new_spell(world: World) -> None:
-    company_id = world.quiet_company(60)
-    for _ in range(61):
+    company_id = world.quiet_company(61)
+    for _ in range(62):
         world.run()
         world.day()
     # the e-commerce team restores the account; Flywheel never suspends that spell again
@@ -502,7 +551,7 @@ def test_after_the_fifth_step_a_later_order_starts_a_new_spell(world: World) -> 
 
     world.order(company_id)
     new_spell = world.today
-    for _ in range(61):
+    for _ in range(62):
         world.run()
         world.day()
 
@@ -510,12 +559,12 @@ def test_after_the_fifth_step_a_later_order_starts_a_new_spell(world: World) -> 
     assert records[f"{company_id}:{new_spell.isoformat()}"].status == "active"
     sends = world.inbox.sends(company_id)
     assert [template for _, template, _ in sends] == [*(f"nurture_{n}" for n in range(1, 6)), "nurture_1"]
-    assert sends[-1][0] == new_spell + timedelta(days=60)
+    assert sends[-1][0] == new_spell + timedelta(days=61)
 
 
 def test_two_runs_at_once_send_each_step_once() -> None:
     world = World()
-    companies = [world.quiet_company(60 + n % 10, name=f"Azienda {n}") for n in range(30)]
+    companies = [world.quiet_company(61 + n % 10, name=f"Azienda {n}") for n in range(30)]
     for _ in range(80):
         runs = [threading.Thread(target=world.run) for _ in range(2)]
         for thread in runs:
@@ -554,7 +603,7 @@ days_strategy = st.lists(
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(quiet_days=st.tuples(st.integers(40, 74), st.integers(40, 74), st.integers(40, 74)), plan=days_strategy)
+@given(quiet_days=st.tuples(st.integers(40, 75), st.integers(40, 75), st.integers(40, 75)), plan=days_strategy)
 def test_over_random_days_each_spell_gets_steps_in_order_15_days_apart_none_after_an_order(
     quiet_days: tuple[int, int, int], plan: list[DayPlan]
 ) -> None:
@@ -614,7 +663,7 @@ class OrderArrivesMeanwhile:
 
 
 def test_a_daily_run_racing_the_order_webhook_never_brings_back_the_sequence_it_ended(world: World) -> None:
-    company_id = world.quiet_company(60)
+    company_id = world.quiet_company(61)
     world.run()
     world.day(15)
     racing = OrderArrivesMeanwhile(world, company_id)

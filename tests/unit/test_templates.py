@@ -19,6 +19,18 @@ SAMPLE = {
     "survey_url": "https://shop.sicomputer.it/sondaggio",
     "suspension_date": "15/04/2026",
     "owner_name": "Marco Bianchi",
+    "unsubscribe_url": "https://europe-west1-flywheel.cloudfunctions.net/unsubscribe?c=2001&e=2027-03-31&s=SIG",
+    "cashback_amount": "1.234,50 €",
+    "expiry_date": "30/11/2026",
+    "month_revenue": "3.600,00 €",
+    "missing_amount": "1.400,00 €",
+    "threshold_amount": "5.000,00 €",
+    "month_end": "30/11/2026",
+    "level_name": "Silver",
+    "revenue_12m": "13.800,00 €",
+    "cart_lines": "- 2 x Notebook HP ProBook 450 (1.658,00 €)",
+    "cart_total": "1.658,00 €",
+    "cart_url": "https://shop.sicomputer.it/carrello/C100001",
 }
 
 
@@ -27,7 +39,19 @@ def context_for(template: str) -> dict[str, str]:
 
 
 def test_the_six_emails_of_the_product_are_there() -> None:
-    assert set(TEMPLATES) == {"nurture_1", "nurture_2", "nurture_3", "nurture_4", "nurture_5", "riattivazione"}
+    assert set(TEMPLATES) == {
+        "nurture_1",
+        "nurture_2",
+        "nurture_3",
+        "nurture_4",
+        "nurture_5",
+        "riattivazione",
+        "cashback_promemoria",
+        "cashback_soglia",
+        "dp_congratulazioni",
+        "dp_progresso",
+        "carrello_abbandonato",
+    }
 
 
 @pytest.mark.parametrize("template", sorted(TEMPLATES))
@@ -50,6 +74,11 @@ def test_every_template_renders_every_value_of_its_context(template: str) -> Non
         ("nurture_4", "Il tuo coupon SICOM-7Q4K2M sta per scadere"),
         ("nurture_5", "Account e-commerce sospeso per motivi di sicurezza"),
         ("riattivazione", "Rossi Informatica S.r.l., ripartiamo insieme?"),
+        ("cashback_promemoria", "Rossi Informatica S.r.l., il tuo cashback di 1.234,50 € scade il 30/11/2026"),
+        ("cashback_soglia", "Rossi Informatica S.r.l., ti mancano 1.400,00 € per il cashback"),
+        ("dp_congratulazioni", "Congratulazioni Rossi Informatica S.r.l.: sei Dealer & Partner Silver!"),
+        ("dp_progresso", "Rossi Informatica S.r.l., sei vicino al livello Silver"),
+        ("carrello_abbandonato", "Rossi Informatica S.r.l., hai lasciato dei prodotti nel carrello"),
     ],
 )
 def test_subjects_are_italian(template: str, subject: str) -> None:
@@ -80,10 +109,33 @@ def test_the_reactivation_email_is_signed_by_the_owner() -> None:
     assert "Il team SiComputer" not in body
 
 
-def test_every_email_says_how_to_stop_receiving_them() -> None:
-    for template in TEMPLATES:
-        _, body = render(template, context_for(template))
-        assert "preferisci non ricevere più" in body
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_every_email_ends_with_its_unsubscribe_link_and_never_asks_for_a_reply_to_leave(template: str) -> None:
+    _, body = render(template, context_for(template))
+
+    footer = body.split("\n--\n", 1)[1]
+    assert f"Annulla l'iscrizione con un clic: {SAMPLE['unsubscribe_url']}" in footer
+    assert "rispondi" not in footer and "cancelleremo" not in footer
+
+
+def test_the_fourth_email_recaps_the_shop_the_gift_and_the_survey_and_says_when_the_coupon_expires() -> None:
+    _, body = render("nurture_4", context_for("nurture_4"))
+
+    assert "riepilogo" in body
+    assert "https://shop.sicomputer.it" in body
+    assert "il coupon SICOM-7Q4K2M" in body
+    assert "https://shop.sicomputer.it/sondaggio" in body
+    assert "Il coupon scade il 31/03/2026" in body
+
+
+def test_the_reactivation_email_offers_the_owner_s_booking_page_when_there_is_one() -> None:
+    booking = "https://meetings.hubspot.com/marco-bianchi"
+
+    _, with_page = render("riattivazione", {**context_for("riattivazione"), "meeting_url": booking})
+    _, without = render("riattivazione", context_for("riattivazione"))
+
+    assert f"nella mia agenda, {booking}\noppure rispondi a questa email." in with_page
+    assert "basta rispondere a questa email" in without and "agenda" not in without
 
 
 @pytest.mark.parametrize(("template", "key"), [(t, k) for t in sorted(TEMPLATES) for k in TEMPLATES[t]])

@@ -4,6 +4,10 @@
 - `HubSpotSingleSendMailer` sends through HubSpot's marketing single-send API (production).
 - `SesMailer` sends through Amazon SES (an option for portals without marketing emails).
 
+Outbox and SES mail carry `Reply-To` (a person: the company's owner) and the RFC 8058 one-click unsubscribe
+headers, `List-Unsubscribe` and `List-Unsubscribe-Post`, pointing at the signed link the footer shows; HubSpot
+marketing emails get their reply-to in the request and the link as the `unsubscribe_url` custom property.
+
 None of them logs an email address: logs carry a short one-way digest of it instead.
 """
 
@@ -66,31 +70,31 @@ class SentEmail:
     body_text: str
     context: Mapping[str, str]
     written_at: str
+    reply_to: str | None = None
+    unsubscribe_url: str | None = None
 
 
 class OutboxMailer:
     """One `.eml` file (readable with any mail client) and one `.json` sidecar per message, named by a digest
     of the effect key: no personal data in file names, and a resend of a key overwrites instead of adding."""
 
-    def __init__(self, directory: str | Path, *, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, directory: str | Path, *, now: Callable[[], datetime] | None = None, sender: str = SENDER
+    ) -> None:
         self.directory = Path(directory)
+        self.sender = sender
         self._now = now or (lambda: datetime.now(UTC))
 
     def send(self, message: EmailMessage) -> SendReceipt:
         message_id = message_id_for(message.key)
         written_at = self._now()
-        mime = MimeMessage(policy=email.policy.default)
-        mime["From"] = SENDER
-        mime["To"] = message.to_email
-        mime["Subject"] = message.subject
+        mime = mime_message(message, self.sender)
         mime["Date"] = format_datetime(written_at)
         mime["Message-ID"] = f"<{message_id}@flywheel.sicomputer.it>"
         mime["X-Flywheel-Key"] = message.key
         mime["X-Flywheel-Template"] = message.template
         mime["X-Flywheel-Company"] = message.company_id
         mime["X-Flywheel-Contact"] = message.contact_id
-        # 8bit keeps accented Italian readable in the file instead of quoted-printable escapes
-        mime.set_content(message.body_text, charset="utf-8", cte="8bit")
         sidecar = {
             "message_id": message_id,
             "key": message.key,
@@ -102,6 +106,8 @@ class OutboxMailer:
             "body_text": message.body_text,
             "context": dict(message.context),
             "written_at": written_at.isoformat(),
+            "reply_to": message.reply_to,
+            "unsubscribe_url": message.unsubscribe_url,
         }
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -136,6 +142,23 @@ class OutboxMailer:
             data = json.loads(path.read_text(encoding="utf-8"))
             messages.append(SentEmail(**data))
         return sorted(messages, key=lambda m: (m.written_at, m.message_id))
+
+
+def mime_message(message: EmailMessage, sender: str) -> MimeMessage:
+    """The message as MIME, with the headers that let a person answer and leave: Reply-To, and RFC 8058's
+    one-click unsubscribe (a mail client POSTs `List-Unsubscribe=One-Click` to the signed link)."""
+    mime = MimeMessage(policy=email.policy.default)
+    mime["From"] = sender
+    mime["To"] = message.to_email
+    if message.reply_to:
+        mime["Reply-To"] = message.reply_to
+    mime["Subject"] = message.subject
+    if message.unsubscribe_url:
+        mime["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # 8bit keeps accented Italian readable in the file instead of quoted-printable escapes
+    mime.set_content(message.body_text, charset="utf-8", cte="8bit")
+    return mime
 
 
 DELIVERY_LOG: Final = "deliveries.log"
@@ -221,7 +244,11 @@ class HubSpotSingleSendMailer:
             raise MailerError(f"no HubSpot email id configured for template {message.template!r}", nothing_sent=True)
         body = {
             "emailId": email_id,
-            "message": {"to": message.to_email, "sendId": message.key},
+            "message": {
+                "to": message.to_email,
+                "sendId": message.key,
+                **({"replyTo": [message.reply_to]} if message.reply_to else {}),
+            },
             # HubSpot writes contactProperties onto the contact record: personalisation goes in
             # customProperties ({{ custom.NAME }} in the email) so that sending never edits CRM data
             "contactProperties": {},
@@ -305,7 +332,7 @@ _SES_TRANSIENT_CODES: Final = frozenset(
 
 
 class SesMailer:
-    """Amazon SES `SendEmail`. SES has no idempotency key: exactly-once rests on the effect executor."""
+    """Amazon SES `SendRawEmail`. SES has no idempotency key: exactly-once rests on the effect executor."""
 
     def __init__(self, *, region: str, sender: str = SENDER, client: SESClient | None = None) -> None:
         self.region = region
@@ -317,13 +344,10 @@ class SesMailer:
         from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
         try:
-            answer = self._client().send_email(
+            # raw, because SendEmail cannot carry the List-Unsubscribe headers; the recipient is the To header
+            answer = self._client().send_raw_email(
                 Source=self.sender,
-                Destination={"ToAddresses": [message.to_email]},
-                Message={
-                    "Subject": {"Data": message.subject, "Charset": "UTF-8"},
-                    "Body": {"Text": {"Data": message.body_text, "Charset": "UTF-8"}},
-                },
+                RawMessage={"Data": mime_message(message, self.sender).as_bytes()},
                 Tags=[
                     {"Name": "template", "Value": _ses_tag(message.template)},
                     {"Name": "company", "Value": _ses_tag(message.company_id)},

@@ -1,22 +1,22 @@
 """The nurture sequence for lukewarm customers, as a pure state machine.
 
-A company whose last order is `start_days` (60) old enters a quiet *spell*, identified by that last order's date.
+A company whose last order is `start_days` (61: "da oltre 60 giorni") old enters a quiet *spell*, identified by
+that last order's date.
 Once per spell it is enrolled and receives up to five emails, each `step_interval_days` (15) after the previous
 one was actually sent. The first order after the spell's last order ends the sequence as `converted`; losing
 every consenting contact ends it as `no_consent`; the fifth email completes it (and suspends the e-commerce
-account). A later order starts a new spell, which may be enrolled again 60 days on.
+account). A later order starts a new spell, which may be enrolled again 61 days on.
 
 Nothing here reads a clock or does I/O: every function takes the day it decides for (`as_of`).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Literal
+from typing import Final, Literal
 
 from flywheel.config import NurtureRules
 from flywheel.domain.retention import days_since
@@ -64,7 +64,7 @@ def suspension_key(company_id: str, spell: date) -> str:
 def enrolment_bounds(as_of: date, rules: NurtureRules, *, backfill: bool = False) -> tuple[date | None, date]:
     """The range of last order dates eligible for enrolment on as_of, both ends inclusive.
 
-    Automatically only companies that reached `start_days` within the last `enrol_window_days` (60..74 days
+    Automatically only companies that reached `start_days` within the last `enrol_window_days` (61..75 days
     by default), so a first deployment does not mail the whole dormant base; a backfill has no lower bound.
     """
     latest = as_of - timedelta(days=rules.start_days)
@@ -215,12 +215,75 @@ def end_for_consent(enrolment: Enrolment, as_of: date) -> Enrolment:
 # --- the coupon ------------------------------------------------------------------------------------------------
 
 
-def coupon_code(secret: str, prefix: str, company_id: str, spell: date) -> str:
-    """Unique to the company and the spell, and the same every time it is computed: a resend carries the same
-    code, and without the secret nobody can forge another company's code."""
-    digest = hmac.new(secret.encode(), f"{company_id}:{spell.isoformat()}".encode(), hashlib.sha256).digest()
-    body = base64.b32encode(digest).decode("ascii").rstrip("=")[:10]
+# Crockford-like base32 without the letters people misread (I, L, O, U), for a code typed at a checkout
+_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_EPOCH: Final = date(2000, 1, 1)
+_EXPIRY_CHARS: Final = 4  # 32**4 days: until the 29th century
+_CODE_MAC_CHARS: Final = 10  # 50 bits: guessing one company's code takes ~10**15 tries
+
+
+def _encode(number: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        number, digit = divmod(number, 32)
+        chars.append(_ALPHABET[digit])
+    return "".join(reversed(chars))
+
+
+def _decode(text: str) -> int | None:
+    number = 0
+    for char in text:
+        digit = _ALPHABET.find(char)
+        if digit < 0:
+            return None
+        number = number * 32 + digit
+    return number
+
+
+def _code_mac(secret: str, company_id: str, expires: date) -> str:
+    digest = hmac.new(secret.encode(), f"coupon:{company_id}:{expires.isoformat()}".encode(), hashlib.sha256).digest()
+    return _encode(int.from_bytes(digest[:8], "big") >> (64 - 5 * _CODE_MAC_CHARS), _CODE_MAC_CHARS)
+
+
+def coupon_code(secret: str, prefix: str, company_id: str, expires: date) -> str:
+    """`PREFIX-EEEE-MMMMMMMMMM`: the expiry (days since 2000, base32) and a MAC over company and expiry. The same
+    company and expiry give the same code, so a resend carries the code the customer already has."""
+    body = f"{_encode((expires - _EPOCH).days, _EXPIRY_CHARS)}-{_code_mac(secret, company_id, expires)}"
     return f"{prefix}-{body}" if prefix else body
+
+
+@dataclass(frozen=True)
+class CouponCheck:
+    valid: bool
+    expires: date | None  # only for a code that is genuinely this company's
+    reason: str | None  # not_this_company (malformed, forged or another company's) | expired
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "valid": self.valid,
+            "expires": None if self.expires is None else self.expires.isoformat(),
+            "reason": self.reason,
+        }
+
+
+def check_coupon(secret: str, prefix: str, company_id: str, code: str, today: date) -> CouponCheck:
+    """Whether `code` is this company's and still valid on `today` (its expiry day included)."""
+    refused = CouponCheck(False, None, "not_this_company")
+    text = code.strip().upper()
+    if prefix:
+        if not text.startswith(f"{prefix.upper()}-"):
+            return refused
+        text = text[len(prefix) + 1 :]
+    expiry_part, _, mac_part = text.partition("-")
+    days = _decode(expiry_part) if len(expiry_part) == _EXPIRY_CHARS else None
+    if days is None or len(mac_part) != _CODE_MAC_CHARS:
+        return refused
+    expires = _EPOCH + timedelta(days=days)
+    if not hmac.compare_digest(_code_mac(secret, company_id, expires), mac_part):
+        return refused
+    if today > expires:
+        return CouponCheck(False, expires, "expired")
+    return CouponCheck(True, expires, None)
 
 
 def coupon_expiry_for(enrolment: Enrolment, rules: NurtureRules) -> date | None:

@@ -4,20 +4,26 @@ Pure: every fact (companies, deals, contacts, dates, the portal's ids) is handed
 deterministic idempotency keys `cold_segment:<company>:<step>:<period>`. The "period" of the Wake Up deal, the
 recontact task and the reactivation emails is the company's last order date: it names one quiet spell, so each
 happens once per spell and again only after the customer has bought and gone quiet again.
+
+Boundaries are the company's words: "da oltre N giorni" is more than N days, so a company quiet for exactly 180
+days is not cold yet. The recontact window is in calendar months (month arithmetic on dates, a 31st clamped to
+the shorter month's last day).
 """
 
 from __future__ import annotations
 
+import calendar
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from flywheel.config import ColdRules
-from flywheel.domain.calendar import add_business_days
+from flywheel.domain.calendar import add_business_days, is_business_day
 from flywheel.domain.italian import euro, italian_date, italian_number
-from flywheel.domain.models import Company, Contact, CreateDeal, CreateTask, MoveDeal, SendEmail
+from flywheel.domain.models import Company, Contact, CreateDeal, CreateTask, MoveDeal, SendEmail, UpdateCompany
 from flywheel.domain.retention import days_since
 
 KEY_PREFIX = "cold_segment"
@@ -73,6 +79,10 @@ def recontact_key(company_id: str, last_order: date) -> str:
     return f"{KEY_PREFIX}:{company_id}:recontact:{last_order.isoformat()}"
 
 
+def second_reminder_key(company_id: str, last_order: date) -> str:
+    return f"{KEY_PREFIX}:{company_id}:recontact2:{last_order.isoformat()}"
+
+
 def reactivation_email_key(company_id: str, last_order: date, contact_id: str) -> str:
     return f"{KEY_PREFIX}:{company_id}:reactivation:{last_order.isoformat()}:{contact_id}"
 
@@ -94,8 +104,17 @@ def reminder_key(company_id: str, deal_id: str) -> str:
 # --- the cold segment ------------------------------------------------------------------------------------------
 
 
+def months_before(day: date, months: int) -> date:
+    """The same day `months` calendar months earlier; a day the earlier month lacks (the 31st, 29 February)
+    becomes that month's last day."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
 def in_cold_window(days: int | None, rules: ColdRules) -> bool:
-    return days is not None and rules.min_days <= days <= rules.max_days
+    """More than 180 days without an order ("da oltre 180 giorni") and at most 1,460 (four years)."""
+    return days is not None and rules.more_than_days < days <= rules.max_days
 
 
 def already_in_wakeup(last_order: date | None, wakeup_deals: Iterable[WakeupDeal]) -> bool:
@@ -117,7 +136,7 @@ def cold_verdict(
     has_open_sales_deal: bool,
     wakeup_deals: Sequence[WakeupDeal] = (),
 ) -> ColdVerdict:
-    """Cold: last order 180..1,460 days ago (inclusive). Excluded, first reason wins: a category the assistant
+    """Cold: last order 181..1,460 days ago. Excluded, first reason wins: a category the assistant
     does not call (public administration, end users), an open deal in an order pipeline, already in Wake Up."""
     days = days_since(company.last_purchase_date, as_of)
     if not in_cold_window(days, rules):
@@ -129,6 +148,81 @@ def cold_verdict(
     if already_in_wakeup(company.last_purchase_date, wakeup_deals):
         return ColdVerdict(days=days, in_segment=True, exclusion="already_in_wakeup")
     return ColdVerdict(days=days, in_segment=True)
+
+
+def wakeup_eligible(verdict: ColdVerdict) -> bool:
+    """In "CLIENTI FREDDI": cold, of a category the assistant calls, no open deal in the order pipelines. A
+    company already in the Wake Up pipeline stays in the list: it is still a cold customer being worked."""
+    return verdict.in_segment and verdict.exclusion not in ("category", "open_deal")
+
+
+def eligibility_update(company: Company, eligible: bool, rules: ColdRules) -> UpdateCompany | None:
+    """The `wakeup_eligible` write, only when it changes the value; an unset property reads as false, so the
+    first run writes "true" to the cold companies alone, not "false" to every other one."""
+    current = (company.properties.get(rules.eligible_property) or "").strip().lower() == "true"
+    if current == eligible:
+        return None
+    return UpdateCompany(company_id=company.id, properties={rules.eligible_property: "true" if eligible else "false"})
+
+
+# --- the paced Wake Up queue -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedCompany:
+    """A company waiting for its Wake Up deal, with what orders the queue: its value, then its last order."""
+
+    company: Company
+    value: float
+
+    @property
+    def sort_key(self) -> tuple[float, int, int, str]:
+        last = self.company.last_purchase_date
+        # the highest value first, then the most recent last order, then the id (a stable order)
+        return (-self.value, -(last.toordinal() if last else 0), len(self.company.id), self.company.id)
+
+
+@dataclass(frozen=True, slots=True)
+class WakeupQueue:
+    """Today's share of the queue and what is left for the next business days."""
+
+    today: list[Company]
+    backlog: int
+    # business days after as_of it takes to clear the backlog at the daily pace (None: the pace is 0)
+    backlog_business_days: int | None
+    backlog_cleared_by: date | None
+
+
+def priority_value(orders: Iterable[tuple[date, float]], as_of: date, rules: ColdRules) -> float:
+    """Revenue of the last `priority_revenue_months` calendar months up to as_of (orders after as_of - 48
+    months and not after as_of)."""
+    since = months_before(as_of, rules.priority_revenue_months)
+    return sum(amount for day, amount in orders if since < day <= as_of)
+
+
+def daily_allowance(as_of: date, rules: ColdRules, *, created_today: int) -> int:
+    """New Wake Up deals still allowed on as_of: the daily pace on an Italian business day, none on others,
+    less what earlier runs of the same day created."""
+    if not is_business_day(as_of):
+        return 0
+    return max(rules.daily_new_deals - created_today, 0)
+
+
+def pace_wakeup_queue(
+    candidates: Iterable[QueuedCompany], as_of: date, rules: ColdRules, *, created_today: int
+) -> WakeupQueue:
+    """The most valuable candidates up to today's allowance; the rest is the backlog. The queue is rebuilt from
+    the portal every day, so a company that left the cold segment while waiting is simply no longer in it."""
+    ordered = sorted(candidates, key=lambda queued: queued.sort_key)
+    allowance = daily_allowance(as_of, rules, created_today=created_today)
+    today = [queued.company for queued in ordered[:allowance]]
+    backlog = len(ordered) - len(today)
+    if backlog == 0:
+        return WakeupQueue(today, 0, 0, as_of)
+    if rules.daily_new_deals <= 0:
+        return WakeupQueue(today, backlog, None, None)
+    days = math.ceil(backlog / rules.daily_new_deals)
+    return WakeupQueue(today, backlog, days, add_business_days(as_of, days))
 
 
 def r12(orders: Iterable[tuple[date, float]], as_of: date, window_days: int = 365) -> float:
@@ -202,15 +296,40 @@ def wakeup_deal_action(
 # --- recontact and reactivation --------------------------------------------------------------------------------
 
 
+def in_recontact_window(last_order: date | None, as_of: date, rules: ColdRules) -> bool:
+    """Last order more than 4 and less than 12 calendar months before as_of:
+    as_of - 12 months < last order < as_of - 4 months, month arithmetic with the 31st clamped."""
+    if last_order is None:
+        return False
+    earliest = months_before(as_of, rules.recontact_less_than_months)
+    latest = months_before(as_of, rules.recontact_more_than_months)
+    return earliest < last_order < latest
+
+
 def recontact_due(company: Company, as_of: date, rules: ColdRules, *, last_task_on: date | None) -> bool:
-    """High value gone quiet: SiRank above 5,000 and last order more than 120 and less than 365 days ago,
-    unless the owner had a recontact task for it within the cooldown."""
+    """High value gone quiet: SiRank above 5,000 and last order in the recontact window, unless the owner had a
+    recontact series for it within the cooldown (counted from its first task)."""
     if company.sirank is None or company.sirank <= rules.recontact_min_sirank:
         return False
-    days = days_since(company.last_purchase_date, as_of)
-    if days is None or not rules.recontact_min_days < days < rules.recontact_max_days:
+    if not in_recontact_window(company.last_purchase_date, as_of, rules):
         return False
     return last_task_on is None or (as_of - last_task_on).days >= rules.recontact_cooldown_days
+
+
+def second_reminder_on(task_on: date, rules: ColdRules) -> date:
+    """When the owner's silence since task 1 earns task 2: 5 Italian business days after task 1."""
+    return add_business_days(task_on, rules.recontact_second_reminder_business_days)
+
+
+def reactivation_on(task_on: date, rules: ColdRules) -> date:
+    """When continued silence sends the reactivation email: 10 calendar days after task 1."""
+    return task_on + timedelta(days=rules.reactivation_after_days)
+
+
+def after_second_reminder(task_on: date, reminded_on: date, rules: ColdRules) -> date:
+    """The email check after task 2: 10 days after task 1, and never the day task 2 itself went out (around
+    the holidays 5 business days can be 10 calendar days), so the owner always has a day to act on it."""
+    return max(reactivation_on(task_on, rules), reminded_on + timedelta(days=1))
 
 
 def due_at(day: date, timezone: str) -> datetime:
@@ -227,8 +346,10 @@ def recontact_task_action(
     body = (
         f"{company.name} (SiRank {italian_number(company.sirank or 0)}) non ordina da {days} giorni: "
         f"ultimo ordine il {italian_date(company.last_purchase_date)}.\n"
-        f"Se entro {rules.reactivation_after_days} giorni non registri un'attività sull'azienda (chiamata, email, "
-        "riunione, nota o attività completata), i suoi contatti riceveranno l'email di riattivazione."
+        "Registra un'attività sull'azienda (chiamata, email, riunione, nota o attività completata). "
+        f"Senza attività, fra {rules.recontact_second_reminder_business_days} giorni lavorativi riceverai un "
+        f"secondo promemoria e il {italian_date(reactivation_on(as_of, rules))} i suoi contatti riceveranno "
+        "l'email di riattivazione."
     )
     return CreateTask(
         company_id=company.id,
@@ -237,6 +358,27 @@ def recontact_task_action(
         subject=f"Ricontattare {company.name}: nessun ordine da {days} giorni",
         body=body,
         due=due,
+    )
+
+
+def second_reminder_task_action(
+    company: Company, spell: date, as_of: date, task_on: date, rules: ColdRules, *, owner_id: str | None, timezone: str
+) -> CreateTask:
+    """Task 2 of the series, for the owner who logged nothing since task 1."""
+    email_on = after_second_reminder(task_on, as_of, rules)
+    body = (
+        f"Dal promemoria del {italian_date(task_on)} non risulta alcuna attività su {company.name} "
+        f"(ultimo ordine il {italian_date(spell)}).\n"
+        f"Se non registri un'attività sull'azienda entro il {italian_date(email_on - timedelta(days=1))}, "
+        f"il {italian_date(email_on)} i suoi contatti riceveranno l'email di riattivazione."
+    )
+    return CreateTask(
+        company_id=company.id,
+        key=second_reminder_key(company.id, spell),
+        owner_id=owner_id,
+        subject=f"Secondo promemoria: ricontattare {company.name}",
+        body=body,
+        due=due_at(add_business_days(as_of, 1), timezone),
     )
 
 

@@ -34,11 +34,15 @@ _SIGNATURE: Final = """\
 Un cordiale saluto,
 Il team SiComputer"""
 
+# the link is the signed one-click unsubscribe link (flywheel.mail.links); a reply reaches a person, not a list
 _FOOTER: Final = """\
 --
 SiComputer - distribuzione IT per rivenditori e system integrator
-Ricevi questa email perché ${company_name} è cliente SiComputer. Se preferisci non ricevere più
-comunicazioni di questo tipo, rispondi a questa email e ti cancelleremo dall'elenco."""
+Ricevi questa email perché ${company_name} è cliente SiComputer.
+Non vuoi più ricevere le nostre email? Annulla l'iscrizione con un clic: ${unsubscribe_url}"""
+
+# context keys every email needs: the footer's
+_FOOTER_KEYS: Final = ("unsubscribe_url",)
 
 _TEXTS: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
     "nurture_1": (
@@ -100,16 +104,20 @@ Grazie fin d'ora per il tuo tempo.
         """\
 Gentile ${contact_name},
 
-ti ricordiamo che il coupon riservato a ${company_name} scade il ${coupon_expiry}.
+nelle ultime settimane ti abbiamo scritto alcune volte: ecco un breve riepilogo, per non perdere nulla.
 
-Il tuo codice: ${coupon_code}
+- Il nostro e-commerce: le novità del catalogo, le disponibilità aggiornate in tempo reale e le condizioni
+  riservate a ${company_name}: ${ecommerce_url}
+- Il tuo regalo: il coupon ${coupon_code}, da usare sul tuo prossimo ordine online.
+- Il sondaggio: due minuti per dirci cosa possiamo fare meglio per te: ${survey_url}
 
-Hai ancora qualche giorno per approfittarne sul tuo prossimo ordine: ${ecommerce_url}
+Il coupon scade il ${coupon_expiry}: fino a quel giorno puoi usarlo sul tuo prossimo ordine.
 
-Se c'è qualcosa che possiamo fare per te, rispondi pure a questa email.
+Se c'è qualcosa che possiamo fare per te, rispondi pure a questa email: ti risponderà il tuo referente
+commerciale.
 
 """,
-        ("company_name", "contact_name", "coupon_code", "coupon_expiry", "ecommerce_url"),
+        ("company_name", "contact_name", "coupon_code", "coupon_expiry", "ecommerce_url", "survey_url"),
     ),
     "nurture_5": (
         "Account e-commerce sospeso per motivi di sicurezza",
@@ -135,8 +143,7 @@ Gentile ${contact_name},
 sono ${owner_name}, il referente commerciale di ${company_name} in SiComputer. È da un po' che non ci
 sentiamo e mi farebbe piacere capire come stanno andando i vostri progetti e se possiamo esservi utili.
 
-Possiamo fissare una breve telefonata o una visita nei prossimi giorni: basta rispondere a questa email
-con il momento che preferisci.
+Possiamo fissare una breve telefonata o una visita nei prossimi giorni: ${invitation}
 
 Nel frattempo, sul nostro e-commerce trovi il catalogo aggiornato e le condizioni riservate a voi:
 ${ecommerce_url}
@@ -148,16 +155,128 @@ SiComputer
 """,
         ("company_name", "contact_name", "owner_name", "ecommerce_url"),
     ),
+    "carrello_abbandonato": (
+        "${company_name}, hai lasciato dei prodotti nel carrello",
+        """\
+Gentile ${contact_name},
+
+abbiamo notato che nel carrello di ${company_name} sul nostro e-commerce sono rimasti questi prodotti:
+
+${cart_lines}
+
+Totale: ${cart_total}
+
+Il carrello è ancora lì ad aspettarti: per completare l'ordine ti basta aprirlo qui
+${cart_url}
+
+Se hai bisogno di un chiarimento su prodotti, disponibilità o condizioni, rispondi a questa email o
+chiama il tuo referente commerciale: saremo felici di aiutarti.
+
+""",
+        ("company_name", "contact_name", "cart_lines", "cart_total", "cart_url"),
+    ),
+    "cashback_promemoria": (
+        "${company_name}, il tuo cashback di ${cashback_amount} scade il ${expiry_date}",
+        """\
+Gentile ${contact_name},
+
+${company_name} ha ancora ${cashback_amount} di cashback disponibile.
+
+Ricorda: il cashback non utilizzato entro il ${expiry_date}, ultimo giorno del mese, andrà perso.
+Usalo sul tuo prossimo ordine su ${ecommerce_url}
+
+Per qualsiasi domanda puoi rivolgerti al tuo referente commerciale, ${owner_name}.
+
+""",
+        ("company_name", "contact_name", "cashback_amount", "expiry_date", "owner_name", "ecommerce_url"),
+    ),
+    "cashback_soglia": (
+        "${company_name}, ti mancano ${missing_amount} per il cashback",
+        """\
+Gentile ${contact_name},
+
+questo mese gli ordini di ${company_name} hanno raggiunto ${month_revenue}: ti mancano solo
+${missing_amount} per arrivare a ${threshold_amount} e ottenere il cashback da usare il mese prossimo.
+
+Hai tempo fino al ${month_end}. Trovi il catalogo e le disponibilità aggiornate su ${ecommerce_url}
+
+Per qualsiasi domanda puoi rivolgerti al tuo referente commerciale, ${owner_name}.
+
+""",
+        (
+            "company_name",
+            "contact_name",
+            "month_revenue",
+            "missing_amount",
+            "threshold_amount",
+            "month_end",
+            "owner_name",
+            "ecommerce_url",
+        ),
+    ),
+    "dp_congratulazioni": (
+        "Congratulazioni ${company_name}: sei Dealer & Partner ${level_name}!",
+        """\
+Gentile ${contact_name},
+
+congratulazioni: ${company_name} ha raggiunto il livello ${level_name} del programma Dealer & Partner
+SiComputer. Grazie per la fiducia che ci dimostri ogni giorno.
+
+Per conoscere i vantaggi del nuovo livello rivolgiti al tuo referente commerciale, ${owner_name}.
+
+""",
+        ("company_name", "contact_name", "level_name", "owner_name"),
+    ),
+    "dp_progresso": (
+        "${company_name}, sei vicino al livello ${level_name}",
+        """\
+Gentile ${contact_name},
+
+negli ultimi 12 mesi ${company_name} ha ordinato ${revenue_12m}: ti mancano solo ${missing_amount}
+per raggiungere ${threshold_amount} e il livello ${level_name} del programma Dealer & Partner.
+
+Trovi il catalogo e le disponibilità aggiornate su ${ecommerce_url}
+
+Per qualsiasi domanda puoi rivolgerti al tuo referente commerciale, ${owner_name}.
+
+""",
+        (
+            "company_name",
+            "contact_name",
+            "revenue_12m",
+            "missing_amount",
+            "threshold_amount",
+            "level_name",
+            "owner_name",
+            "ecommerce_url",
+        ),
+    ),
 }
 # the reactivation email is signed by the owner; the sequence emails by the team
 _SIGNED_BY_OWNER: Final = frozenset({"riattivazione"})
+
+# keys a template uses when given, and the text they become (string.Template has no conditionals)
+OPTIONAL: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType({"riattivazione": ("meeting_url",)})
+
+
+def _invitation(context: Mapping[str, str]) -> str:
+    """The owner's booking page when one is configured (`cold.meeting_links`), else a reply."""
+    url = context.get("meeting_url", "").strip()
+    if url:
+        return f"scegli il momento che preferisci\nnella mia agenda, {url}\noppure rispondi a questa email."
+    return "basta rispondere a questa email\ncon il momento che preferisci."
+
+
+_DERIVED: Final = {"invitation": _invitation}
 
 
 def _build() -> dict[str, _EmailTemplate]:
     built = {}
     for key, (subject, body, required) in _TEXTS.items():
         closing = "" if key in _SIGNED_BY_OWNER else _SIGNATURE + "\n\n"
-        built[key] = _EmailTemplate(Template(subject), Template(body + closing + _FOOTER + "\n"), required)
+        built[key] = _EmailTemplate(
+            Template(subject), Template(body + closing + _FOOTER + "\n"), (*required, *_FOOTER_KEYS)
+        )
     return built
 
 
@@ -181,4 +300,5 @@ def render(template: str, context: Mapping[str, str]) -> tuple[str, str]:
     values = {key: context[key].strip() for key in found.required}
     if not values["contact_name"]:
         values["contact_name"] = "Cliente"
+    values |= {name: derive(context) for name, derive in _DERIVED.items()}
     return found.subject.substitute(values), found.body.substitute(values)

@@ -6,8 +6,15 @@ One daily run reads the portal in a handful of paged or batched calls:
 It decides with `flywheel.domain.segments` and acts through the EffectExecutor (exactly once per key).
 The Wake Up webhook re-reads the deals it is told about and creates the owner's appointment task.
 
+The Wake Up queue is not stored anywhere: every run rebuilds it from the portal (the cold companies without a
+Wake Up deal for their quiet spell), takes today's allowance, the most valuable first, and reports the rest as
+the backlog. What earlier runs of the same day created counts against the allowance (Wake Up deals carrying
+this function's key and created on as_of), so a retried or repeated run never exceeds the daily pace.
+
 State kept in the store (besides the executor's idempotency keys): one sequence record of kind
-`cold_recontact` per company, holding the last recontact task, due for the "no activity in 10 days" check.
+`cold_recontact` per company and quiet spell, the recontact series: step 1 (task 1 created, due for the
+"no activity in 5 business days" check), step 2 (task 2 created, due for the "no activity in 10 days" check
+that sends the reactivation email).
 """
 
 from __future__ import annotations
@@ -37,7 +44,15 @@ from flywheel.services.reads import associated_records, contacts_of
 
 FUNCTION = "cold_segment"
 # summary counts that add up over runs (the demo and reports total them); the others describe one run
-SUMMARY_TOTALS = ("deals_created", "deals_moved", "tasks_created", "emails_sent")
+SUMMARY_TOTALS = (
+    "deals_created",
+    "deals_moved",
+    "tasks_created",
+    "emails_sent",
+    "eligibility_changes",
+    "recontact_series_started",
+    "second_reminders",
+)
 
 RECONTACT_KIND = "cold_recontact"
 # how far back Wake Up deals created by this function are checked against their idempotency keys
@@ -63,6 +78,8 @@ class _Portal:
     open_wakeup: list[segments.WakeupDeal]
     # (deal id, flywheel_key) of Wake Up deals this function created in the last days, to settle their keys
     recently_created: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    # Wake Up deals this function created on as_of (by earlier runs of the day): they use up its allowance
+    created_on_as_of: int = 0
 
 
 def _wakeup_deal_properties(ports: Ports) -> list[str]:
@@ -164,7 +181,8 @@ def _read_portal(ports: Ports, as_of: date) -> _Portal:
     contract = ports.settings.portal
     ports.progress("cold_segment: reading companies")
     companies: dict[str, Company] = {}
-    for page in ports.crm.list_pages("companies", company_properties(contract)):
+    properties = [*company_properties(contract), ports.settings.cold.eligible_property]
+    for page in ports.crm.list_pages("companies", properties):
         for record in page.records:
             companies[record.id] = to_company(record, contract)
     ports.progress(f"cold_segment: {len(companies)} companies read; reading deals")
@@ -180,14 +198,17 @@ def _read_portal(ports: Ports, as_of: date) -> _Portal:
     by_company: dict[str, list[segments.WakeupDeal]] = defaultdict(list)
     open_wakeup: list[segments.WakeupDeal] = []
     recently_created: list[tuple[str, str]] = []
+    created_on_as_of = 0
     settle_since = as_of - timedelta(days=SETTLE_DAYS)
     for record in wakeup_records:
         deal = _to_wakeup_deal(record, wakeup_company.get(record.id), ports)
         if deal is None:
             continue
         key = record.prop(contract.flywheel_key)
-        if key and key.startswith(f"{segments.KEY_PREFIX}:") and (deal.created_on or as_of) >= settle_since:
+        ours = bool(key and key.startswith(f"{segments.KEY_PREFIX}:"))
+        if key and ours and (deal.created_on or as_of) >= settle_since:
             recently_created.append((record.id, key))
+        created_on_as_of += ours and deal.created_on == as_of
         if deal.company_id is not None:
             by_company[deal.company_id].append(deal)
         if not deal.is_closed:
@@ -198,7 +219,7 @@ def _read_portal(ports: Ports, as_of: date) -> _Portal:
         company = companies.get(company_id)
         if company is not None and (company.last_purchase_date is None or day > company.last_purchase_date):
             companies[company_id] = dataclasses.replace(company, last_purchase_date=day)
-    return _Portal(companies, open_sales, dict(by_company), open_wakeup, recently_created)
+    return _Portal(companies, open_sales, dict(by_company), open_wakeup, recently_created, created_on_as_of)
 
 
 def _orders_of(ports: Ports, company_ids: Iterable[str]) -> dict[str, list[tuple[date, float]]]:
@@ -223,9 +244,13 @@ class _Plan:
     segment_size: int = 0
     excluded: Counter[str] = dataclasses.field(default_factory=Counter)
     recontact_candidates: int = 0
+    eligible: int = 0
+    queue: segments.WakeupQueue | None = None
     # company id -> (spell, task key) of the recontact tasks decided this run
     recontacts: dict[str, tuple[date, str]] = dataclasses.field(default_factory=dict)
-    # company id -> outcome of the 10-day activity check, and the email keys it produced
+    # company id -> task 2 key, for the series whose 5-business-day check found the owner silent
+    second_reminders: dict[str, str] = dataclasses.field(default_factory=dict)
+    # company id -> outcome of an activity check, and the email keys it produced
     checks: dict[str, str] = dataclasses.field(default_factory=dict)
     check_keys: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
@@ -246,8 +271,9 @@ def _not_done(ports: Ports, actions: Iterable[Action]) -> list[Action]:
 
 
 def _plan_wakeup_deals(ports: Ports, portal: _Portal, as_of: date, plan: _Plan) -> None:
+    """`wakeup_eligible` on every company whose value changes, and today's share of the Wake Up queue."""
     rules, schema, contract = ports.settings.cold, ports.schema, ports.settings.portal
-    chosen: list[Company] = []
+    candidates: list[Company] = []
     for company in portal.companies.values():
         verdict = segments.cold_verdict(
             company,
@@ -256,19 +282,31 @@ def _plan_wakeup_deals(ports: Ports, portal: _Portal, as_of: date, plan: _Plan) 
             has_open_sales_deal=company.id in portal.open_sales_companies,
             wakeup_deals=portal.wakeup_by_company.get(company.id, ()),
         )
+        eligible = segments.wakeup_eligible(verdict)
+        plan.eligible += eligible
+        update = segments.eligibility_update(company, eligible, rules)
+        if update is not None:
+            plan.actions.append(update)
         if not verdict.in_segment:
             continue
         plan.segment_size += 1
         if verdict.exclusion is not None:
             plan.excluded[verdict.exclusion] += 1
         else:
-            chosen.append(company)
-    ports.progress(f"cold_segment: {plan.segment_size} cold, {len(chosen)} new to the Wake Up pipeline")
+            candidates.append(company)
+    # every candidate's orders, for the queue's order by value (and the R12 of today's deals)
+    orders = _orders_of(ports, [c.id for c in candidates])
+    queued = [
+        segments.QueuedCompany(c, segments.priority_value(orders.get(c.id, []), as_of, rules)) for c in candidates
+    ]
+    plan.queue = segments.pace_wakeup_queue(queued, as_of, rules, created_today=portal.created_on_as_of)
+    chosen = plan.queue.today
+    ports.progress(
+        f"cold_segment: {plan.segment_size} cold, {len(candidates)} waiting for Wake Up, {len(chosen)} today"
+    )
     if not chosen:
         return
-    ids = [c.id for c in chosen]
-    contacts = contacts_of(ports, ids)
-    orders = _orders_of(ports, ids)
+    contacts = contacts_of(ports, [c.id for c in chosen])
     new_stage = schema.wakeup_stage(contract.wakeup_stage_new)
     for company in chosen:
         company_contacts = contacts.get(company.id, [])
@@ -358,13 +396,15 @@ def _activity_times(ports: Ports, company_ids: Sequence[str]) -> dict[str, list[
     return times
 
 
-def _plan_reactivation_emails(ports: Ports, portal: _Portal, as_of: date, plan: _Plan) -> None:
-    rules, schema = ports.settings.cold, ports.schema
+def _plan_recontact_followups(ports: Ports, portal: _Portal, as_of: date, plan: _Plan) -> None:
+    """The series after task 1: the owner's silence 5 business days on earns task 2, still silence 10 days after
+    task 1 the reactivation email. Any activity since task 1, or an order, ends the series."""
+    rules, schema, zone = ports.settings.cold, ports.schema, ports.settings.timezone
     due = [r for r in ports.state.due_sequences(RECONTACT_KIND, as_of) if r.status == "waiting"]
     if not due:
         return
     ports.progress(f"cold_segment: checking owner activity on {len(due)} recontacted companies")
-    # a company that ordered since the task (its quiet spell ended) or left the portal gets no email
+    # a company that ordered since the task (its quiet spell ended) or left the portal gets nothing more
     reordered: set[str] = set()
     for record in due:
         company = portal.companies.get(record.company_id)
@@ -381,6 +421,19 @@ def _plan_reactivation_emails(ports: Ports, portal: _Portal, as_of: date, plan: 
         created = parse_instant(record.data.get("task_created_at"))
         if created is not None and segments.owner_was_active(created, activity.get(record.company_id, [])):
             plan.checks[record.company_id] = "owner_active"
+        elif record.step < 2:
+            company = portal.companies[record.company_id]
+            action = segments.second_reminder_task_action(
+                company,
+                date.fromisoformat(record.data["spell"]),
+                as_of,
+                date.fromisoformat(record.data["task_on"]),
+                rules,
+                owner_id=company.owner_id,
+                timezone=zone,
+            )
+            plan.actions.append(action)
+            plan.second_reminders[company.id] = action.key
         else:
             silent.append(record)
     contacts = contacts_of(ports, [r.company_id for r in silent])
@@ -424,7 +477,7 @@ def _settle_created_deals(ports: Ports, portal: _Portal) -> int:
 
 
 def _record_recontacts(ports: Ports, plan: _Plan, report: ExecutionReport, as_of: date) -> None:
-    """A sequence record per recontact task created (or found done), due for its activity check."""
+    """A sequence record per recontact task created (or found done), due for its 5-business-day check."""
     rules = ports.settings.cold
     for company_id, (spell, key) in plan.recontacts.items():
         result = report.results.get(key)
@@ -433,13 +486,29 @@ def _record_recontacts(ports: Ports, plan: _Plan, report: ExecutionReport, as_of
         created_at = ports.clock.now().astimezone(UTC)
         ports.state.put_sequence(
             _recontact_record(
-                company_id, spell, key, str(result["id"]), created_at, as_of, rules.reactivation_after_days
+                company_id, spell, key, str(result["id"]), created_at, as_of, segments.second_reminder_on(as_of, rules)
             )
         )
 
 
+def _record_second_reminders(ports: Ports, plan: _Plan, report: ExecutionReport, as_of: date) -> None:
+    """Step 2 of the series once task 2 exists, due for the email check; a task 2 not created (a transient
+    failure) leaves the record due, so the next run tries again under the same key."""
+    rules = ports.settings.cold
+    for company_id, key in plan.second_reminders.items():
+        result = report.results.get(key)
+        record = ports.state.get_sequence(RECONTACT_KIND, company_id)
+        if not result or "id" not in result or record is None or record.step >= 2:
+            continue
+        task_on = date.fromisoformat(record.data["task_on"])
+        record.step = 2
+        record.next_due = segments.after_second_reminder(task_on, as_of, rules)
+        record.data = {**record.data, "second_key": key, "second_id": str(result["id"]), "second_on": as_of.isoformat()}
+        ports.state.put_sequence(record)
+
+
 def _recontact_record(
-    company_id: str, spell: date, key: str, task_id: str, created_at: datetime, as_of: date, wait_days: int
+    company_id: str, spell: date, key: str, task_id: str, created_at: datetime, as_of: date, next_due: date
 ) -> SequenceRecord:
     return SequenceRecord(
         kind=RECONTACT_KIND,
@@ -447,7 +516,7 @@ def _recontact_record(
         company_id=company_id,
         status="waiting",
         step=1,
-        next_due=as_of + timedelta(days=wait_days),
+        next_due=next_due,
         data={
             "spell": spell.isoformat(),
             "task_key": key,
@@ -480,11 +549,23 @@ def _close_checks(ports: Ports, plan: _Plan) -> None:
 def _summary(plan: _Plan, report: ExecutionReport | None, crm_calls: int) -> dict[str, Any]:
     planned = Counter(a.type for a in plan.actions)
     done: Mapping[str, int] = report.outcomes if report else {}
+    queue = plan.queue
+    checks = Counter(plan.checks.values())
+    checks["second_reminder"] += len(plan.second_reminders)
     return {
         "cold_segment_size": plan.segment_size,
         "excluded": {reason: plan.excluded.get(reason, 0) for reason in segments.EXCLUSION_REASONS},
+        "wakeup_eligible": plan.eligible,
+        "eligibility_changes": done.get("updated:update_company", 0),
+        "queued_today": len(queue.today) if queue else 0,
+        "backlog": queue.backlog if queue else 0,
+        "backlog_business_days": queue.backlog_business_days if queue else 0,
+        "backlog_cleared_by": (queue.backlog_cleared_by.isoformat() if queue and queue.backlog_cleared_by else None),
         "recontact_candidates": plan.recontact_candidates,
-        "activity_checks": dict(sorted(Counter(plan.checks.values()).items())),
+        # tasks 1 and 2 of the recontact series that exist in HubSpot after this run
+        "recontact_series_started": sum(1 for _, key in plan.recontacts.values() if report and key in report.results),
+        "second_reminders": sum(1 for key in plan.second_reminders.values() if report and key in report.results),
+        "activity_checks": dict(sorted((k, n) for k, n in checks.items() if n)),
         "planned": dict(sorted(planned.items())),
         "deals_created": done.get("created:create_deal", 0),
         "deals_moved": done.get("moved:move_deal", 0),
@@ -503,7 +584,7 @@ def run(request: Request, ports: Ports) -> RunResult:
     _plan_wakeup_automations(ports, portal, as_of, plan)
     _plan_wakeup_deals(ports, portal, as_of, plan)
     _plan_recontacts(ports, portal, as_of, plan)
-    _plan_reactivation_emails(ports, portal, as_of, plan)
+    _plan_recontact_followups(ports, portal, as_of, plan)
     report: ExecutionReport | None = None
     if not request.dry_run:
         ports.progress(f"cold_segment: carrying out {len(plan.actions)} actions")
@@ -512,6 +593,7 @@ def run(request: Request, ports: Ports) -> RunResult:
         if settled:
             report.outcomes["reconciled:create_deal"] += settled
         _record_recontacts(ports, plan, report, as_of)
+        _record_second_reminders(ports, plan, report, as_of)
         _close_checks(ports, plan)
     summary = _summary(plan, report, ports.crm.calls_made - calls_before)
     ports.progress(

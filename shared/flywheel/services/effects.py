@@ -11,15 +11,21 @@ as sent. An email the mailer knows did not go out frees its key, so the next run
 Property updates (companies, contacts, deal stages) are idempotent and go out in batches of 100; a record HubSpot
 refuses is counted with the reason (`failed:update_company`) and the others proceed.
 HubSpot calls are never made inside a state-store transaction.
+
+Every email is built here, at send time, for every function alike: Reply-To the company's owner (a person, not the
+sender address), a signed unsubscribe link in the footer and the List-Unsubscribe headers, and for the reactivation
+email the owner's booking page when `cold.meeting_links` has one. No email goes out without the link's settings.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from flywheel.config import unsubscribe_link_settings
 from flywheel.domain.models import (
     Action,
     CreateDeal,
@@ -28,11 +34,13 @@ from flywheel.domain.models import (
     ExecutionReport,
     MoveDeal,
     NotifyOwner,
+    Owner,
     SendEmail,
     UpdateCompany,
     UpdateContact,
 )
 from flywheel.mail.consent import ConsentPolicy, consent_refusal
+from flywheel.mail.links import link_expiry, unsubscribe_link
 from flywheel.mail.templates import render
 from flywheel.ports import AssociationTarget, CrmError, EmailMessage, MailerError, Reservation
 from flywheel.services.context import Ports
@@ -43,8 +51,10 @@ log = logging.getLogger(__name__)
 # keys claimed and looked up in HubSpot together: one search answers 100 keys
 LOOKUP_CHUNK = 100
 
-Create = CreateDeal | CreateTask | NotifyOwner
-Keyed = Create | SendEmail
+Create = CreateDeal | CreateTask
+Keyed = Create | SendEmail | NotifyOwner
+# the template name an owner's alert is sent under (outbox files, SES tags, HubSpot's email id mapping)
+OWNER_ALERT_TEMPLATE = "avviso_proprietario"
 
 
 @dataclass
@@ -56,6 +66,7 @@ class _Sorted:
     moves: list[MoveDeal] = field(default_factory=list)
     creates: list[Create] = field(default_factory=list)
     emails: list[SendEmail] = field(default_factory=list)
+    alerts: list[NotifyOwner] = field(default_factory=list)
 
     @classmethod
     def of(cls, actions: Sequence[Action]) -> _Sorted:
@@ -68,10 +79,12 @@ class _Sorted:
                     found.contacts.append(action)
                 case MoveDeal():
                     found.moves.append(action)
-                case CreateDeal() | CreateTask() | NotifyOwner():
+                case CreateDeal() | CreateTask():
                     found.creates.append(action)
                 case SendEmail():
                     found.emails.append(action)
+                case NotifyOwner():
+                    found.alerts.append(action)
         return found
 
 
@@ -80,6 +93,9 @@ class EffectExecutor:
         self.ports = ports
         self.contract = ports.settings.portal
         self.idempotency = ports.idempotency
+        # set when the run has emails: (secret, entry URL) of the unsubscribe links, and each company's owner
+        self._links: tuple[str, str] = ("", "")
+        self._owners: dict[str, Owner | None] = {}
 
     def execute(self, actions: Sequence[Action]) -> ExecutionReport:
         """Idempotent property writes first (batched), then creates and emails, each exactly once."""
@@ -91,9 +107,15 @@ class EffectExecutor:
         self._write("deals", moves, "moved", report)
         for start in range(0, len(work.creates), LOOKUP_CHUNK):
             self._create_once(work.creates[start : start + LOOKUP_CHUNK], report)
+        if work.emails:
+            # before any key is claimed: no email goes out without a working unsubscribe link
+            self._links = unsubscribe_link_settings(self.ports.settings)
+            self._owners = self._owners_for(work.emails)
         contacts = self._contacts_for(work.emails)
         for email in work.emails:
-            self._email_once(email, contacts, report)
+            self._deliver_once(email, partial(self._message, email, contacts), report)
+        for alert in work.alerts:
+            self._deliver_once(alert, partial(self._alert_message, alert), report)
         return report
 
     # --- exactly once ------------------------------------------------------------------------------------------
@@ -144,12 +166,15 @@ class EffectExecutor:
                 continue
             self._done(action, claim, result, "created", report)
 
-    def _email_once(self, action: SendEmail, contacts: Mapping[str, CrmRecord], report: ExecutionReport) -> None:
+    def _deliver_once(
+        self, action: SendEmail | NotifyOwner, build: Callable[[], EmailMessage | str], report: ExecutionReport
+    ) -> None:
+        """An email exactly once: `build` renders it, or says why it may not go (consent, no address)."""
         claim = self._claim(action, report)
         if claim is None:
             return
         try:
-            message = self._message(action, contacts)
+            message = build()
             if isinstance(message, str):
                 # nothing was sent (no consent): free the key so a later run may act once consent is given
                 self.idempotency.release(claim)
@@ -227,13 +252,13 @@ class EffectExecutor:
         record = self.ports.crm.create("deals", properties, targets)
         return {"id": record.id}
 
-    def _create_task(self, action: CreateTask | NotifyOwner) -> Mapping[str, Any]:
+    def _create_task(self, action: CreateTask) -> Mapping[str, Any]:
         properties = {
             "hs_task_subject": action.subject,
             "hs_task_body": action.body or "",
             "hs_task_status": "NOT_STARTED",
             "hs_task_type": "TODO",
-            "hs_task_priority": "HIGH" if isinstance(action, NotifyOwner) else "MEDIUM",
+            "hs_task_priority": "MEDIUM",
             self.contract.flywheel_key: action.key,
             **(action.properties or {}),
         }
@@ -256,7 +281,20 @@ class EffectExecutor:
         refusal = consent_refusal(contact, ConsentPolicy.from_settings(self.ports.settings))
         if refusal is not None or contact.email is None:
             return refusal or "no_email"
-        context = dict(action.context or {})
+        settings = self.ports.settings
+        owner = self._owners.get(action.company_id)
+        # a reply reaches a person: the Wake Up emails' the assistant who works the pipeline, the others' the owner
+        # (the assistant too for a company nobody owns, rather than the unread sender address)
+        assistant = self.ports.schema.sales_assistant
+        replier = assistant if action.template in settings.mail.assistant_templates else owner or assistant
+        secret, entry = self._links
+        expires = link_expiry(self.ports.clock.today(), settings.mail.unsubscribe_valid_days)
+        unsubscribe = unsubscribe_link(entry, secret, contact.id, expires)
+        context = {**(action.context or {}), "unsubscribe_url": unsubscribe}
+        booking = settings.cold.meeting_links if action.template == settings.cold.reactivation_template else {}
+        meeting = _meeting_link(booking, owner)
+        if meeting:
+            context["meeting_url"] = meeting
         subject, body = render(action.template, context)
         return EmailMessage(
             key=action.key,
@@ -267,7 +305,31 @@ class EffectExecutor:
             subject=subject,
             body_text=body,
             context=context,
+            reply_to=replier.email if replier else None,
+            unsubscribe_url=unsubscribe,
         )
+
+    def _alert_message(self, action: NotifyOwner) -> EmailMessage | str:
+        """The owner's alert (the sales assistant's for a company nobody owns), to the address HubSpot has for
+        them. An internal message: no consent gate, no unsubscribe link."""
+        owner = self.ports.schema.owner(action.owner_id) or self.ports.schema.sales_assistant
+        if owner is None or not owner.email:
+            return "no_owner_email"
+        return EmailMessage(
+            key=action.key,
+            template=OWNER_ALERT_TEMPLATE,
+            company_id=action.company_id,
+            contact_id=f"owner:{owner.id}",
+            to_email=owner.email,
+            subject=action.subject,
+            body_text=action.body or action.subject,
+        )
+
+    def _owners_for(self, emails: Sequence[SendEmail]) -> dict[str, Owner | None]:
+        """Each emailed company's owner, read at send time (one batch read per 100 companies)."""
+        ids = sorted({a.company_id for a in emails})
+        records = self.ports.crm.read_batch("companies", ids, ["hubspot_owner_id"])
+        return {r.id: self.ports.schema.owner(r.prop("hubspot_owner_id")) for r in records}
 
     def _contacts_for(self, emails: Sequence[SendEmail]) -> dict[str, CrmRecord]:
         """Consent is read fresh at send time, not trusted from when the action was decided."""
@@ -297,6 +359,14 @@ class EffectExecutor:
             else:
                 report.count("failed", action)
                 report.refusals[f"{action.type}:{record}"] = reason
+
+
+def _meeting_link(links: Mapping[str, str], owner: Owner | None) -> str | None:
+    """The owner's booking page from `cold.meeting_links` (keyed by owner email, any case)."""
+    if owner is None:
+        return None
+    wanted = owner.email.strip().casefold()
+    return next((url for email, url in links.items() if email.strip().casefold() == wanted and url.strip()), None)
 
 
 def _object_type(action: Create) -> str:

@@ -346,8 +346,8 @@ class _DailyRun:
 
     def _context(self, plan: _Plan, contact: Contact, template: str) -> dict[str, str]:
         e, company = plan.enrolment, plan.company
+        expiry = self._coupon_expiry(e)
         code = self._coupon(e)
-        expiry = rules_of.coupon_expiry_for(e, self.rules) or self.as_of + timedelta(days=self.rules.coupon_valid_days)
         owner = self.ports.schema.owner(company.owner_id if company else None)
         everything = {
             "company_name": company.name if company else f"Azienda {e.company_id}",
@@ -363,9 +363,14 @@ class _DailyRun:
         required = TEMPLATES.get(template, tuple(everything))
         return {k: v for k, v in everything.items() if k in required}
 
+    def _coupon_expiry(self, e: Enrolment) -> date:
+        """The gift's last day: recorded once the gift went out, else as if it goes out today."""
+        return rules_of.coupon_expiry_for(e, self.rules) or self.as_of + timedelta(days=self.rules.coupon_valid_days)
+
     def _coupon(self, e: Enrolment) -> str:
+        """The code carries its expiry, signed: the shop's `coupon_check` reads both from the code alone."""
         return e.coupon_code or rules_of.coupon_code(
-            self.rules.coupon_secret, self.rules.coupon_prefix, e.company_id, e.spell
+            self.rules.coupon_secret, self.rules.coupon_prefix, e.company_id, self._coupon_expiry(e)
         )
 
     def _send(self, plans: Sequence[_Plan]) -> ExecutionReport:
@@ -408,12 +413,18 @@ class _DailyRun:
             outcome = plan.outcome
             if outcome is None and self.dry_run and plan.step is not None:
                 # a dry run shows what a successful send would write
-                outcome = rules_of.record_send(plan.enrolment, plan.step, self.as_of, self.rules)
+                coupon = self._coupon(plan.enrolment) if plan.step >= 2 else None
+                outcome = rules_of.record_send(plan.enrolment, plan.step, self.as_of, self.rules, coupon_code=coupon)
             if outcome is None or (outcome == plan.enrolment and not plan.is_new):
                 continue
             properties = by_company.setdefault(outcome.company_id, {})
             properties[contract.nurture_step] = str(outcome.step)
             properties[contract.nurture_status] = rules_of.HUBSPOT_STATUS[outcome.status]
+            if outcome.coupon_code and outcome.coupon_code != plan.enrolment.coupon_code:
+                # the gift just went out: on the company, where the e-commerce site (reading HubSpot) honours it
+                properties[contract.nurture_coupon_code] = outcome.coupon_code
+                expiry = rules_of.coupon_expiry_for(outcome, self.rules)
+                properties[contract.nurture_coupon_expires] = "" if expiry is None else expiry.isoformat()
             just_completed = outcome.status == "completed" and plan.enrolment.is_active
             if just_completed and (self.dry_run or self._reserve_suspension(outcome)):
                 properties[contract.ecommerce_status] = "suspended"

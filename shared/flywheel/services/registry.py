@@ -17,7 +17,7 @@ from typing import Any, Literal
 from flywheel.config import Settings
 from flywheel.domain.models import RunRequest, RunResult
 from flywheel.errors import NotFound
-from flywheel.services import cold, nurture, sirank
+from flywheel.services import cart_watch, cashback, cold, dp_progress, fido_push, nurture, sirank
 from flywheel.services.context import Ports
 
 Run = Callable[[Any, Ports], RunResult]
@@ -78,6 +78,18 @@ class UnknownFunction(NotFound):
     pass
 
 
+@dataclass(frozen=True)
+class EndpointSpec:
+    """An HTTP entry that is not a function run: a page people open from an email, or a question another system
+    asks. functions/main.py, the HTTP layer (flywheel.http.ENDPOINT_HANDLERS) and the deploy lines read this."""
+
+    name: str  # the entry point
+    summary: str
+    # deployed --allow-unauthenticated: opened from an email, so guarded by its signed link instead of IAM
+    public: bool
+    answers: Literal["html", "json"]
+
+
 def _sirank_schedules(settings: Settings) -> tuple[Schedule, ...]:
     # SiRank runs first each night: the retention functions read what it writes
     return (
@@ -99,6 +111,33 @@ def _cold_schedules(_: Settings) -> tuple[Schedule, ...]:
 
 def _nurture_schedules(_: Settings) -> tuple[Schedule, ...]:
     return (Schedule("daily", "day", time(8, 0), description="Lukewarm 5-email sequence"),)
+
+
+def _cashback_schedules(_: Settings) -> tuple[Schedule, ...]:
+    # in office hours, so a customer reading the email can call the owner it names
+    return (Schedule("daily", "day", time(9, 30), description="Cashback reminder (on the 21st) and threshold nudge"),)
+
+
+def _dp_progress_schedules(_: Settings) -> tuple[Schedule, ...]:
+    # after sirank_recalc: the progress nudge reads the R12 of its ledger
+    return (Schedule("daily", "day", time(10, 0), description="D&P level congratulations and progress nudge"),)
+
+
+def _cart_watch_schedules(_: Settings) -> tuple[Schedule, ...]:
+    return (Schedule("hourly", "hour", time(0, 5), description="Abandoned carts: reminders and owner alerts"),)
+
+
+def _fido_push_schedules(settings: Settings) -> tuple[Schedule, ...]:
+    # before the working day starts, so the digest is waiting on Monday morning
+    return (
+        Schedule(
+            "weekly",
+            "week",
+            time(7, 30),
+            weekday=settings.fido.weekday,
+            description="Available credit (fido) digest per owner",
+        ),
+    )
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -128,6 +167,55 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         webhook=nurture.webhook,
         summary_totals=nurture.SUMMARY_TOTALS,
     ),
+    FunctionSpec(
+        name=cashback.FUNCTION,
+        summary="Cashback reminder on the 21st, nudge toward the cashback threshold from 3,500 EUR this month",
+        request_model=cashback.Request,
+        run=cashback.run,
+        schedules=_cashback_schedules,
+        summary_totals=cashback.SUMMARY_TOTALS,
+    ),
+    FunctionSpec(
+        name=dp_progress.FUNCTION,
+        summary="D&P loyalty: congratulations on a new level, a nudge near the next level's threshold",
+        request_model=dp_progress.Request,
+        run=dp_progress.run,
+        schedules=_dp_progress_schedules,
+        summary_totals=dp_progress.SUMMARY_TOTALS,
+    ),
+    FunctionSpec(
+        name=cart_watch.FUNCTION,
+        summary="Reminder for carts left 24 hours, an alert to the owner above 2,000 EUR",
+        request_model=cart_watch.Request,
+        run=cart_watch.run,
+        schedules=_cart_watch_schedules,
+        webhook=cart_watch.webhook,
+        summary_totals=cart_watch.SUMMARY_TOTALS,
+    ),
+    FunctionSpec(
+        name=fido_push.FUNCTION,
+        summary="One weekly task per owner: their customers with available credit (fido) to push",
+        request_model=fido_push.Request,
+        run=fido_push.run,
+        schedules=_fido_push_schedules,
+        summary_totals=fido_push.SUMMARY_TOTALS,
+    ),
+)
+
+
+ENDPOINTS: tuple[EndpointSpec, ...] = (
+    EndpointSpec(
+        name="unsubscribe",
+        summary="The signed link of every email: a confirmation page (GET), the opt-out (POST, RFC 8058 one-click)",
+        public=True,
+        answers="html",
+    ),
+    EndpointSpec(
+        name="coupon_check",
+        summary="Whether a nurture coupon code is valid for a company, and until when (for the e-commerce site)",
+        public=False,
+        answers="json",
+    ),
 )
 
 
@@ -146,13 +234,20 @@ def get(name: str) -> FunctionSpec:
 
 
 def entry_points() -> list[str]:
-    """The deployed functions' names: one per function, and FUNCTION_webhook for each webhook."""
+    """The deployed functions' names: one per function, FUNCTION_webhook for each webhook, then the endpoints."""
     names = []
     for spec in FUNCTIONS:
         names.append(spec.name)
         if spec.webhook is not None:
             names.append(f"{spec.name}_webhook")
-    return names
+    return names + [endpoint.name for endpoint in ENDPOINTS]
+
+
+def public_entry_points() -> frozenset[str]:
+    """Entry points reachable without a Google identity: HubSpot's webhooks (signed v3) and the public endpoints
+    (signed links). Everything else is IAM-only."""
+    webhooks = {f"{spec.name}_webhook" for spec in FUNCTIONS if spec.webhook is not None}
+    return frozenset(webhooks | {endpoint.name for endpoint in ENDPOINTS if endpoint.public})
 
 
 def due_on(day: date, settings: Settings) -> list[tuple[FunctionSpec, Schedule]]:
