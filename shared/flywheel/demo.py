@@ -147,6 +147,10 @@ def run_demo(
 def progress(done: int, days: int, day: date, tallies: dict[str, FunctionTally], orders: int, secs: float) -> None:
     parts = [f"{name} {sum(t.actions.values()):,}" for name, t in sorted(tallies.items())]
     line = f"  day {done:>3}/{days} {day}  new orders {orders:,}  actions: {', '.join(parts)}  ({secs:.0f} s)"
+    backlog = tallies["cold_segment"].last_summary.get("backlog") if "cold_segment" in tallies else None
+    if isinstance(backlog, int):
+        # the paced Wake Up queue draining, 40 deals a business day
+        line += f"  Wake Up backlog {backlog:,}"
     if sys.stderr.isatty():
         sys.stderr.write("\r" + line.ljust(120))
     elif done % 10 == 0 or done == days:
