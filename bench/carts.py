@@ -20,7 +20,6 @@ import math
 import tempfile
 import time as wall_time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -28,13 +27,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench import DAY
-from flywheel.adapters.hubspot import HubSpotCrm
+from bench.counting import CountingCrm
 from flywheel.adapters.mailers import OutboxMailer
 from flywheel.adapters.sqlite import SqliteStateStore
 from flywheel.clock import FixedClock
 from flywheel.config import MailRules, Settings
-from flywheel.domain.models import CrmRecord, RunResult
-from flywheel.ports import Filter
+from flywheel.domain.models import RunResult
 from flywheel.services import cart_watch
 from flywheel.services.context import Ports
 from flywheel.services.mapping import parse_instant
@@ -48,37 +46,6 @@ LATE_CARTS = 40
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("carts")
     group.add_argument("--cart-companies", type=int, default=20_000, help="companies of the cart_watch portal")
-
-
-class CountingCrm(HubSpotCrm):
-    """The real adapter, counting its HTTP calls by operation and object type (the sandbox's own stats name only
-    the endpoint template)."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.by_kind: Counter[str] = Counter()
-
-    def _counted(self, kind: str, before: int) -> None:
-        self.by_kind[kind] += self.calls_made - before
-
-    def search_pages(self, object_type: str, filters: Sequence[Filter], properties: Sequence[str], **kw: Any) -> Any:
-        before = self.calls_made
-        yield from super().search_pages(object_type, filters, properties, **kw)
-        self._counted(f"search {object_type}", before)
-
-    def read_batch(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> list[CrmRecord]:
-        before = self.calls_made
-        try:
-            return super().read_batch(object_type, ids, properties)
-        finally:
-            self._counted(f"read {object_type}", before)
-
-    def associated_ids(self, from_object_type: str, to_object_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
-        before = self.calls_made
-        try:
-            return super().associated_ids(from_object_type, to_object_type, ids)
-        finally:
-            self._counted(f"associations {from_object_type}->{to_object_type}", before)
 
 
 @dataclass

@@ -22,7 +22,7 @@ import math
 import tempfile
 import time as wall_time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -30,13 +30,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench import DAY
+from bench.counting import CountingCrm
 from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.mailers import OutboxMailer
 from flywheel.adapters.sqlite import SqliteStateStore
 from flywheel.clock import FixedClock
 from flywheel.config import MailRules, Settings
-from flywheel.domain.models import CrmRecord, RunResult
-from flywheel.ports import Filter
+from flywheel.domain.models import RunResult
 from flywheel.services import cashback, dp_progress, sirank
 from flywheel.services.context import Ports
 from flywheel.services.mapping import parse_date
@@ -49,36 +49,6 @@ RUN_AT = time(9, 30)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cashback")
     group.add_argument("--cashback-companies", type=int, default=20_000, help="companies of the cashback portal")
-
-
-class CountingCrm(HubSpotCrm):
-    """The real adapter, counting its HTTP calls by operation and object type."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.by_kind: Counter[str] = Counter()
-
-    def _counted(self, kind: str, before: int) -> None:
-        self.by_kind[kind] += self.calls_made - before
-
-    def search_pages(self, object_type: str, filters: Sequence[Filter], properties: Sequence[str], **kw: Any) -> Any:
-        before = self.calls_made
-        yield from super().search_pages(object_type, filters, properties, **kw)
-        self._counted(f"search {object_type}", before)
-
-    def read_batch(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> list[CrmRecord]:
-        before = self.calls_made
-        try:
-            return super().read_batch(object_type, ids, properties)
-        finally:
-            self._counted(f"read {object_type}", before)
-
-    def associated_ids(self, from_object_type: str, to_object_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
-        before = self.calls_made
-        try:
-            return super().associated_ids(from_object_type, to_object_type, ids)
-        finally:
-            self._counted(f"associations {from_object_type}->{to_object_type}", before)
 
 
 @dataclass
