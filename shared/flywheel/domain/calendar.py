@@ -1,8 +1,7 @@
 """The Italian business calendar: weekends and national holidays are not working days.
 
-National holidays (Italian law 260/1949 and later amendments): New Year's Day, Epiphany, Easter Monday,
-Liberation Day (25 April), Labour Day (1 May), Republic Day (2 June), Ferragosto (15 August), All Saints
-(1 November), Immaculate Conception (8 December), Christmas and Santo Stefano (25 and 26 December).
+The national holidays come from the maintained `holidays` package (country IT), not a hand-kept list: Italy adds
+and moves them (4 October, San Francesco, is a national holiday again from 2026), and the package follows the law.
 Local patron saints' days are not national and are left out.
 """
 
@@ -11,29 +10,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import cache
 
-_FIXED_HOLIDAYS = ((1, 1), (1, 6), (4, 25), (5, 1), (6, 2), (8, 15), (11, 1), (12, 8), (12, 25), (12, 26))
-
-
-def easter_sunday(year: int) -> date:
-    """Gregorian Easter Sunday (the anonymous Gregorian algorithm, also known as Meeus/Jones/Butcher)."""
-    a = year % 19
-    b, c = divmod(year, 100)
-    d, e = divmod(b, 4)
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    leap = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * leap) // 451
-    month, day = divmod(h + leap - 7 * m + 114, 31)
-    return date(year, month, day + 1)
+import holidays
 
 
 @cache
 def italian_holidays(year: int) -> frozenset[date]:
-    """The national holidays of one year (the computed cache is a pure function of the year)."""
-    fixed = {date(year, month, day) for month, day in _FIXED_HOLIDAYS}
-    return frozenset(fixed | {easter_sunday(year) + timedelta(days=1)})
+    """The national holidays of one year."""
+    return frozenset(holidays.country_holidays("IT", years=year))
 
 
 def is_business_day(day: date) -> bool:
