@@ -3,14 +3,33 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements/dev.txt
 
-.PHONY: install demo test test-dates chaos unit integration firestore-test lint typecheck bench clean
+.PHONY: install lock lock-upgrade demo test test-dates chaos unit integration firestore-test lint typecheck bench clean
 
-$(STAMP): pyproject.toml
+# Installs exactly the lock (requirements/dev.txt: every runtime, dev, ses and infra package, pinned with hashes),
+# then the project itself without dependencies; rebuilt whenever the lock or pyproject.toml changes.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# pip-tools, not uv: uv.lock records the registry's and every wheel's URL, and no file here names a registry.
+# `make lock` keeps every pin that still satisfies pyproject.toml; `make lock-upgrade` moves all to the newest.
+# The function locks are resolved under the dev lock, so each of their pins is the dev lock's.
+LOCK_FLAGS := --quiet --resolver=backtracking --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-trusted-host --no-emit-find-links
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile $(LOCK_FLAGS)
+
+lock: $(STAMP)
+	$(PIP_COMPILE) $(UPGRADE) --all-extras -o $(LOCK) pyproject.toml
+	$(PIP_COMPILE) --upgrade -c $(LOCK) -o requirements/functions.txt pyproject.toml
+	$(PIP_COMPILE) --upgrade -c $(LOCK) --extra ses -o requirements/functions-ses.txt pyproject.toml
+	@! grep -n '://' requirements/*.txt || { echo "a lock names a URL: it must not" >&2; exit 1; }
+
+lock-upgrade:
+	$(MAKE) lock UPGRADE=--upgrade
 
 install: $(STAMP)
 

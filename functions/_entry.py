@@ -1,4 +1,8 @@
-"""Glue between functions-framework and Flywheel's HTTP layer, shared by every function module."""
+"""Glue between functions-framework and Flywheel's HTTP layer, shared by every function module.
+
+Importing it sets up logging, once per process: functions-framework sets none up on current runtimes. Every request
+runs in a log scope (function, entry, run id, trace) that each record it writes carries.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,26 @@ from typing import Any
 
 import flask
 
+from flywheel import logs
 from flywheel.http import ENDPOINT_HANDLERS, handle_run, handle_webhook
+
+logs.configure_for_functions()
 
 
 def run(function: str, request: flask.Request) -> Any:
-    return _respond(*handle_run(function, request))
+    with logs.request_scope(function, function, request.headers):
+        return _respond(*handle_run(function, request))
 
 
 def webhook(function: str, request: flask.Request) -> Any:
-    return _respond(*handle_webhook(function, request))
+    with logs.request_scope(function, f"{function}_webhook", request.headers):
+        return _respond(*handle_webhook(function, request))
 
 
 def endpoint(name: str, request: flask.Request) -> Any:
     """An entry of services.registry.ENDPOINTS: a JSON answer, or an HTML page for a person."""
-    body, status = ENDPOINT_HANDLERS[name](request)
+    with logs.request_scope(name, name, request.headers):
+        body, status = ENDPOINT_HANDLERS[name](request)
     if isinstance(body, dict):
         return _respond(body, status)
     headers = {

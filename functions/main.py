@@ -1,9 +1,9 @@
 """The Cloud Functions entry module: one HTTP entry point per function of the registry, FUNCTION_webhook for
-each one HubSpot calls, and one per endpoint of the registry (`unsubscribe`, `coupon_check`). Deploy this folder
-(plus the flywheel package) with --entry-point NAME; `flywheel functions` lists the names and python -m
-infra.bundle prints the deploy lines.
+each one HubSpot calls, and one per endpoint of the registry (`unsubscribe`, `coupon_check`, `report`). Deploy
+this folder (plus the flywheel package) with --entry-point NAME: `python -m infra.deploy` deploys them all.
 
-Run body: {as_of?, dry_run?, ...the function's own fields}; webhooks: HubSpot's events, signed (v3).
+Run body: {as_of?, dry_run?, ...the function's own fields}; webhooks: HubSpot's events, signed (v3, or v2 for
+workflow custom-code and app-defined actions).
 """
 
 from collections.abc import Callable

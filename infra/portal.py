@@ -24,12 +24,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from typing import Any, TypeVar
 
 from flywheel.adapters.hubspot import HubSpotCrm, classify_failure
 from flywheel.adapters.ratelimit import RequestFailed, RetryPolicy, RollingWindowLimiter, call_with_retries
 from flywheel.config import ColdRules, PortalContract, Settings
 from flywheel.domain.models import Pipeline, Stage
+from flywheel.mail.hubspot_emails import HubSpotEmail, hubspot_emails, template_of
 from flywheel.ports import CrmError
 
 T = TypeVar("T")
@@ -93,6 +95,31 @@ def owned_properties(contract: PortalContract) -> list[PropertySpec]:
                 ("lost", "Perso"),
                 ("never", "Mai acquistato"),
             ),
+        ),
+        # the overview columns of a company, so that HubSpot's own views and reports show them
+        PropertySpec(
+            "companies",
+            contract.revenue_mtd,
+            "Fatturato mese corrente",
+            "number",
+            "number",
+            description="Ordini del mese in corso fino a oggi, in EUR (Flywheel)",
+        ),
+        PropertySpec(
+            "companies",
+            contract.revenue_prev_month,
+            "Fatturato mese precedente",
+            "number",
+            "number",
+            description="Ordini del mese solare precedente, in EUR (Flywheel)",
+        ),
+        PropertySpec(
+            "companies",
+            contract.revenue_ytd,
+            "Fatturato anno corrente",
+            "number",
+            "number",
+            description="Ordini dal 1° gennaio a oggi, in EUR (Flywheel)",
         ),
         PropertySpec("companies", contract.nurture_step, "Passo nurture", "number", "number"),
         PropertySpec(
@@ -215,6 +242,8 @@ def wakeup_stages(contract: PortalContract) -> list[StageSpec]:
 class Status(Enum):
     CREATED = "created"
     WOULD_CREATE = "would create"
+    UPDATED = "updated"
+    WOULD_UPDATE = "would update"
     PRESENT = "already there"
     DIFFERS = "differs"
     CONFLICT = "conflict"
@@ -419,6 +448,7 @@ def provision(
     _verify_order_pipelines(contract, pipelines, report)
     _verify_sales_assistant(api, contract, report)
     _provision_eligible_list(api, cold, report)
+    provision_marketing_emails(MarketingEmailsApi(api), report)
     return report
 
 
@@ -592,6 +622,107 @@ def _is_eligible_condition(condition: dict[str, Any], cold: ColdRules) -> bool:
 def _find_pipeline(pipelines: Sequence[Pipeline], name: str) -> Pipeline | None:
     """By label or id, as flywheel.services.portal resolves it."""
     return next((p for p in pipelines if p.label == name or p.id == name), None)
+
+
+# --- marketing emails ------------------------------------------------------------------------------------------
+#
+# One HubSpot marketing email per repo template (flywheel.mail.hubspot_emails), named "flywheel: <template>":
+# created when missing, updated when its subject or text differs from the repo's (the repo is the master), left
+# alone (no call) when equal. The hubspot mailer finds them by the same names at run time.
+
+
+class MarketingEmailsApi:
+    """HubSpot's Marketing Emails API v3 through hubspot-api-client (`marketing.emails`), with the portal API's
+    rate limit and retries."""
+
+    def __init__(self, api: PortalApi) -> None:
+        self._api = api
+
+    def ours(self) -> dict[str, Any]:
+        """Flywheel's emails (not archived; hubspot-api-client models) by name; the first created wins when a
+        name repeats, as the hubspot mailer picks it."""
+        emails_api = self._api._hubspot().marketing.emails.marketing_emails_api
+        found: dict[str, Any] = {}
+        after: str | None = None
+        while True:
+            options = {"after": after} if after else {}
+            page = self._api._call(
+                "marketing emails", partial(emails_api.get_page, limit=100, archived=False, **options)
+            )
+            for email in page.results:
+                if template_of(email.name or "") is not None:
+                    found.setdefault(email.name, email)
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if not after:
+                return found
+
+    def create(self, wanted: HubSpotEmail) -> str:
+        from hubspot.marketing.emails import EmailCreateRequest
+
+        body = wanted.create_body()
+        request = EmailCreateRequest(
+            name=body["name"], subject=body["subject"], state=body["state"], content=_content(wanted)
+        )
+        emails_api = self._api._hubspot().marketing.emails.marketing_emails_api
+        created = self._api._call(
+            f"create marketing email {wanted.name}",
+            lambda: emails_api.create(email_create_request=request),
+            repeat_safe=False,
+        )
+        return str(created.id)
+
+    def update(self, email_id: str, wanted: HubSpotEmail) -> None:
+        from hubspot.marketing.emails import EmailUpdateRequest
+
+        request = EmailUpdateRequest(subject=wanted.subject, content=_content(wanted))
+        emails_api = self._api._hubspot().marketing.emails.marketing_emails_api
+        self._api._call(
+            f"update marketing email {wanted.name}",
+            lambda: emails_api.update(email_id, email_update_request=request),
+        )
+
+
+def _content(wanted: HubSpotEmail) -> Any:
+    from hubspot.marketing.emails import PublicEmailContent
+
+    content = wanted.content()
+    return PublicEmailContent(plain_text_version=content["plainTextVersion"], widgets=content["widgets"])
+
+
+def _difference(existing: Any, wanted: HubSpotEmail) -> str | None:
+    content = existing.content
+    return wanted.difference(
+        existing.subject,
+        {"plainTextVersion": content.plain_text_version, "widgets": content.widgets} if content else None,
+    )
+
+
+def provision_marketing_emails(api: MarketingEmailsApi, report: Report) -> None:
+    try:
+        existing = api.ours()
+    except CrmError as error:
+        if error.status not in (401, 403):
+            raise
+        # the rest of the portal is provisioned and reported; only the emails wait for the scope
+        report.add(Status.MISSING, "marketing emails", "the token may not read them: give the app the content scope")
+        return
+    for wanted in hubspot_emails():
+        subject = f"marketing email {wanted.name!r}"
+        found = existing.get(wanted.name)
+        if found is None:
+            if report.dry_run:
+                report.add(Status.WOULD_CREATE, subject)
+            else:
+                report.add(Status.CREATED, subject, f"id {api.create(wanted)}")
+            continue
+        difference = _difference(found, wanted)
+        if difference is None:
+            report.add(Status.PRESENT, subject, f"id {found.id}")
+        elif report.dry_run:
+            report.add(Status.WOULD_UPDATE, subject, f"id {found.id}: {difference}")
+        else:
+            api.update(str(found.id), wanted)
+            report.add(Status.UPDATED, subject, f"id {found.id}: {difference}")
 
 
 # --- command line ----------------------------------------------------------------------------------------------

@@ -90,15 +90,33 @@ def build_job(
     )
 
 
-def masked_json(job: scheduler_v1.Job) -> str:
-    """The job as JSON for a human to read: the app token stays out of terminals and CI logs."""
+def masked(job: scheduler_v1.Job) -> scheduler_v1.Job:
+    """A copy of the job for a human to read: the app token stays out of terminals and CI logs."""
     shown = scheduler_v1.Job(job)
     if TOKEN_HEADER in shown.http_target.headers:
         shown.http_target.headers[TOKEN_HEADER] = "***"
-    return str(scheduler_v1.Job.to_json(shown))
+    return shown
+
+
+def masked_json(job: scheduler_v1.Job) -> str:
+    return str(scheduler_v1.Job.to_json(masked(job)))
 
 
 _UPDATABLE = ["description", "schedule", "time_zone", "http_target", "attempt_deadline", "retry_config"]
+UPDATE_MASK = field_mask_pb2.FieldMask(paths=_UPDATABLE)
+JOB_PREFIX = "flywheel-"
+
+
+def differs(current: scheduler_v1.Job, job: scheduler_v1.Job) -> bool:
+    """Whether applying `job` would change `current` (the fields this file manages; state and times are Google's)."""
+    return any(getattr(current, f) != getattr(job, f) for f in _UPDATABLE)
+
+
+def stale(current: Sequence[str], jobs: Sequence[scheduler_v1.Job]) -> list[str]:
+    """Names of this file's jobs (flywheel-*) that `jobs` no longer has: a function or schedule removed from the
+    registry. Jobs of other names in the same location are someone else's and never touched."""
+    wanted = {job.name for job in jobs}
+    return sorted(name for name in current if name.rsplit("/", 1)[-1].startswith(JOB_PREFIX) and name not in wanted)
 
 
 def apply(client: scheduler_v1.CloudSchedulerClient, jobs: Sequence[scheduler_v1.Job]) -> dict[str, str]:
@@ -112,10 +130,10 @@ def apply(client: scheduler_v1.CloudSchedulerClient, jobs: Sequence[scheduler_v1
             client.create_job(parent=parent, job=job)
             outcome[job.name] = "created"
             continue
-        if all(getattr(current, f) == getattr(job, f) for f in _UPDATABLE):
+        if not differs(current, job):
             outcome[job.name] = "unchanged"
             continue
-        client.update_job(job=job, update_mask=field_mask_pb2.FieldMask(paths=_UPDATABLE))
+        client.update_job(job=job, update_mask=UPDATE_MASK)
         outcome[job.name] = "updated"
     return outcome
 

@@ -110,9 +110,13 @@ def worker(target: str, instant: str, body: str, headers: str) -> int:
 
     from flywheel.bootstrap import reset_instance
     from flywheel.clock import FixedClock
+    from flywheel.logs import configure as configure_logs
 
     reset_instance(clock=FixedClock(datetime.fromisoformat(instant)))
     client = create_app(target=target, source=str(MAIN)).test_client()  # type: ignore[no-untyped-call]
+    # stdout is this worker's answer to the harness, read only at the end: the function's log entries (which its
+    # entry module sends to stdout) go to the workers' log, so a full pipe never blocks a worker mid-run
+    configure_logs(stream="stderr", default="json")
     print("ready", flush=True)  # the harness may kill from here on: the request is about to run
     response = client.post("/", data=body.encode(), headers=json.loads(headers))
     print(json.dumps({"status": response.status_code, "body": response.get_json(silent=True)}), flush=True)

@@ -379,6 +379,9 @@ _COMPANY = [
     ),
     _prop("sirank", "SiRank", "number", "flywheel", description="Valore del cliente calcolato da Flywheel"),
     _prop("last_purchase_date", "Data ultimo acquisto", "date", "flywheel"),
+    _prop("revenue_mtd", "Fatturato mese corrente", "number", "flywheel"),
+    _prop("revenue_prev_month", "Fatturato mese precedente", "number", "flywheel"),
+    _prop("revenue_ytd", "Fatturato anno corrente", "number", "flywheel"),
     _prop(
         "wakeup_eligible",
         "Idoneo al Wake Up",

@@ -1,5 +1,5 @@
-"""The sandbox portal's HTTP server: HubSpot's v3/v4 CRM, owners, pipelines, properties, lists and single-send
-routes.
+"""The sandbox portal's HTTP server: HubSpot's v3/v4 CRM, owners, pipelines, properties, lists, marketing emails
+and single-send routes.
 
 Stdlib only: a ThreadingHTTPServer speaking HTTP/1.1 with keep-alive (hubspot-api-client's urllib3 pool reuses
 connections) and TCP_NODELAY (so a response is never held back waiting for an ACK). Each request is routed to the
@@ -479,6 +479,32 @@ def _single_send(request: _Request) -> Response:
     return 200, request.store.single_send(request.json_object())
 
 
+# ---------------------------------------------------------------------- marketing emails (v3)
+
+
+def _list_marketing_emails(request: _Request) -> Response:
+    after = request.query.get("after", [""])[-1] or None
+    emails = request.store.marketing_emails
+    return 200, emails.page(limit=request.integer("limit", 100), after=after, archived=request.flag("archived"))
+
+
+def _create_marketing_email(request: _Request) -> Response:
+    return 201, request.store.marketing_emails.create(request.json_object())
+
+
+def _get_marketing_email(request: _Request) -> Response:
+    return 200, request.store.marketing_emails.get(request.params["emailId"])
+
+
+def _update_marketing_email(request: _Request) -> Response:
+    return 200, request.store.marketing_emails.update(request.params["emailId"], request.json_object())
+
+
+def _archive_marketing_email(request: _Request) -> Response:
+    request.store.marketing_emails.archive(request.params["emailId"])
+    return 204, None
+
+
 _ROUTE_TABLE: list[tuple[str, str, Handler]] = [
     ("GET", "/crm/v3/objects/{objectType}", _list_objects),
     ("POST", "/crm/v3/objects/{objectType}", _create_object),
@@ -520,6 +546,13 @@ _ROUTE_TABLE: list[tuple[str, str, Handler]] = [
     ("GET", "/crm/v3/properties/{objectType}/{propertyName}", _get_property),
     ("POST", "/marketing/v4/email/single-send", _single_send),
     ("POST", "/marketing/v3/transactional/single-email/send", _single_send),
+    ("GET", "/marketing/v3/emails", _list_marketing_emails),
+    ("GET", "/marketing/v3/emails/", _list_marketing_emails),
+    ("POST", "/marketing/v3/emails", _create_marketing_email),
+    ("POST", "/marketing/v3/emails/", _create_marketing_email),
+    ("GET", "/marketing/v3/emails/{emailId}", _get_marketing_email),
+    ("PATCH", "/marketing/v3/emails/{emailId}", _update_marketing_email),
+    ("DELETE", "/marketing/v3/emails/{emailId}", _archive_marketing_email),
 ]
 
 

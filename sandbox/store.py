@@ -13,6 +13,7 @@ portal; the modules it delegates to hold one idea each and run under that lock:
 - `sandbox.links`: associations between records (link, unlink, v3 and v4 reads)
 - `sandbox.outbox`: marketing single-send
 - `sandbox.lists`: lists (segments) of the Lists API v3, members of a dynamic list by its property filters
+- `sandbox.marketing_emails`: marketing emails of the Marketing Emails API v3 (Flywheel's, on a provisioned portal)
 
 Methods raise `PortalError` with HubSpot's status, category and message; the server turns it into HubSpot's
 error JSON.
@@ -44,6 +45,7 @@ from sandbox.limits import (
 )
 from sandbox.links import Links
 from sandbox.lists import FLYWHEEL_LISTS, Lists
+from sandbox.marketing_emails import MarketingEmails, flywheel_emails
 from sandbox.outbox import Outbox, check_single_send
 from sandbox.records import (
     DEFAULT_READ_PROPERTIES,
@@ -140,6 +142,8 @@ class PortalStore:
                 self._objects, self._schema, self._indexes, self._links, self._visibility, self._settings, self.clock
             )
             self._outbox = Outbox()
+            # marketing emails (v3): thread-safe on their own, served without the store lock
+            self.marketing_emails = MarketingEmails(self.clock, flywheel_emails() if self._provisioned else ())
             # list ids keep counting across resets; a provisioned portal has Flywheel's list
             self._lists = Lists(
                 self._objects, self._schema, self.clock, next_id=self._lists.next_id if self._lists else 1

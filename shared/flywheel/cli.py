@@ -10,11 +10,13 @@ import types
 import typing
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
+from flywheel import logs
 from flywheel.bootstrap import instance
 from flywheel.config import load_settings
 from flywheel.errors import EXIT_BAD_INPUT
@@ -23,6 +25,8 @@ from flywheel.services.registry import UnknownFunction, functions, get
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # readable lines on stderr; FLYWHEEL_LOG_FORMAT=json makes them Cloud Logging entries (a job, a container)
+    logs.configure_for_cli()
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "run":
@@ -39,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.command == "config":
         return _config(markdown=args.markdown)
+    if args.command == "report":
+        return _report(args)
     if args.command == "functions":
         settings = load_settings()
         for name, spec in functions().items():
@@ -88,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         "--start", type=date.fromisoformat, metavar="YYYY-MM-DD", help="the first simulated day (default today)"
     )
 
+    report = commands.add_parser("report", help="the reps' dashboard: an HTML page and its JSON")
+    report.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD", help="default today")
+    report.add_argument("--owner", metavar="EMAIL", help="only the companies this owner owns")
+    report.add_argument("--out", metavar="DIR", help="write DIR/index.html and DIR/report.json")
+    report.add_argument("--json", action="store_true", help="print the JSON on stdout")
+
     commands.add_parser("functions", help="list the functions")
     config = commands.add_parser("config", help="the effective configuration (secrets masked)")
     config.add_argument("--markdown", action="store_true", help="as a Markdown table")
@@ -120,15 +132,14 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
 
-    def progress(message: str) -> None:
-        print(f"[{spec.name}] {message}", file=sys.stderr, flush=True)
-
     try:
-        try:
-            ports = instance().ports(progress=progress)
-        except SETTINGS_ERRORS as error:
-            raise settings_error(error) from None
-        result = run_function(spec.name, request, ports)
+        # progress lines read "[FUNCTION] message", as the scope names the function
+        with logs.run_scope(spec.name):
+            try:
+                ports = instance().ports(progress=logs.progress)
+            except SETTINGS_ERRORS as error:
+                raise settings_error(error) from None
+            result = run_function(spec.name, request, ports)
     except Exception as error:
         failure = failure_of(error)
         if failure is None:
@@ -176,6 +187,36 @@ def _union_members(annotation: Any) -> tuple[Any, ...]:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return typing.get_args(annotation)
     return (annotation,)
+
+
+def _report(args: argparse.Namespace) -> int:
+    if args.out is None and not args.json:
+        print("flywheel report: give --out DIR, --json, or both", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from flywheel.services.report import build_report
+    from flywheel.services.report.request import report_as_of
+
+    try:
+        try:
+            ports = instance().ports(progress=lambda message: print(f"[report] {message}", file=sys.stderr))
+        except SETTINGS_ERRORS as error:
+            raise settings_error(error) from None
+        report = build_report(ports, report_as_of(args.as_of, ports), args.owner)
+        if args.out is not None:
+            from flywheel.report_page import write_report
+
+            page = write_report(report, Path(args.out))
+            print(f"report as of {report['as_of']}: {page}", file=sys.stderr)
+    except Exception as error:
+        failure = failure_of(error)
+        if failure is None:
+            raise
+        print(f"flywheel: {failure.message}", file=sys.stderr)
+        return failure.exit_code
+    if args.json:
+        json.dump(report, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    return 0
 
 
 def _config(*, markdown: bool) -> int:

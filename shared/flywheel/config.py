@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flywheel.domain.calendar import BusinessCalendar
 from flywheel.errors import ConfigurationError
 
 
@@ -33,6 +34,10 @@ class PortalContract(BaseModel):
     sirank: str = "sirank"
     last_purchase_date: str = "last_purchase_date"
     retention_segment: str = "retention_segment"
+    # EUR, by sirank_recalc: this month up to the run's day, the previous calendar month, 1 January up to the day
+    revenue_mtd: str = "revenue_mtd"
+    revenue_prev_month: str = "revenue_prev_month"
+    revenue_ytd: str = "revenue_ytd"
     nurture_step: str = "nurture_step"
     nurture_status: str = "nurture_status"
     # the nurture gift, so the e-commerce site (which reads HubSpot) can honour it
@@ -200,6 +205,21 @@ class DpRules(BaseModel):
     nudge_non_members: bool = True
 
 
+class ReportRules(BaseModel):
+    # the report's monthly retention table: this many months, the current one last
+    months: int = 12
+    # active customer at day d: an order in (d - active_window_days, d]
+    active_window_days: int = 365
+    # a month's revenue is "reactivated" when the customer ordered after more than this many days without orders
+    reactivated_after_days: int = 180
+    # silent customers: last order more than this many days before as_of
+    silent_days: int = 30
+    # products sold: line items of the orders of the last this many days, as_of included
+    products_days: int = 90
+    # an order is attributed to the flows that touched its company on its day or in this many days before
+    attribution_window_days: int = 30
+
+
 # HubSpot's values of the contact property `hs_legal_basis`, all but "Not applicable", spelled as HubSpot does
 # (its dashes are inconsistent; the consent gate compares them dash-, case- and space-insensitively)
 HUBSPOT_LEGAL_BASES_ALLOWING_EMAIL: tuple[str, ...] = (
@@ -246,6 +266,23 @@ class FidoRules(BaseModel):
     weekday: int = Field(default=0, ge=0, le=6)
 
 
+class CalendarRules(BaseModel):
+    # days the company is closed besides weekends and national holidays, as a JSON list: dates "2026-12-24",
+    # ranges "2026-08-10..2026-08-21" (both ends included) and days of every year "12-24"; task due dates and the
+    # Wake Up pace skip them
+    closing_days: list[str] = Field(default_factory=list)
+
+    @field_validator("closing_days")
+    @classmethod
+    def _closing_days_parse(cls, entries: list[str]) -> list[str]:
+        BusinessCalendar.with_closing_days(entries)  # InvalidClosingDay (a ValueError) names the bad entry
+        return entries
+
+    def business_calendar(self) -> BusinessCalendar:
+        """The company's calendar: national holidays plus these closing days."""
+        return BusinessCalendar.with_closing_days(self.closing_days)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FLYWHEEL_",
@@ -274,7 +311,8 @@ class Settings(BaseSettings):
 
     state: str = "sqlite:///.flywheel/state.db"
     mailer: str = "outbox://.flywheel/outbox"
-    # HubSpot marketing email id for each template (nurture_1..nurture_5, riattivazione), for the hubspot mailer
+    # HubSpot marketing email id for a template, for the hubspot mailer; a template not listed is sent with the
+    # email `python -m infra.portal` made for it, found by its name "flywheel: <template>"
     hubspot_email_ids: dict[str, int] = Field(default_factory=dict)
     timezone: str = "Europe/Rome"
     # the token the run endpoints require in the X-Flywheel-Token header; "" with auth="token" refuses every call
@@ -303,6 +341,8 @@ class Settings(BaseSettings):
     dp: DpRules = Field(default_factory=DpRules)
     cart: CartRules = Field(default_factory=CartRules)
     fido: FidoRules = Field(default_factory=FidoRules)
+    calendar: CalendarRules = Field(default_factory=CalendarRules)
+    report: ReportRules = Field(default_factory=ReportRules)
 
 
 def load_settings() -> Settings:

@@ -26,6 +26,7 @@ from flywheel.services.registry import due_on
 
 # the day's orders are in HubSpot before the night's first scheduled run
 ORDERS_TIME = clock_time(0, 5)
+DASHBOARD_TIME = clock_time(18, 0)
 
 
 @dataclass
@@ -139,9 +140,21 @@ def run_demo(
         if sys.stderr.isatty():
             sys.stderr.write("\n")
         report(tallies, new_orders, days, work, server.store.stats())
+        page = _write_dashboard(instance, clock, start + timedelta(days=days - 1), work / "report")
+        say(f"The reps' dashboard as of the last simulated day: {page}")
+        say("Demo finished.")
     finally:
         server.stop()
     return 0
+
+
+def _write_dashboard(instance: Instance, clock: FixedClock, last_day: date, out: Path) -> Path:
+    """The report of the last simulated day, as a rep would open it in the morning."""
+    from flywheel.report_page import write_report
+    from flywheel.services.report import build_report
+
+    clock.set(FixedClock.on(last_day, instance.settings.timezone, at=DASHBOARD_TIME).now())
+    return write_report(build_report(instance.ports(clock=clock), last_day), out).resolve()
 
 
 def progress(done: int, days: int, day: date, tallies: dict[str, FunctionTally], orders: int, secs: float) -> None:
@@ -188,7 +201,6 @@ def report(tallies: dict[str, FunctionTally], orders: int, days: int, work: Path
     say(f"\nEmails in the outbox: {len(outbox):,} ({work / 'outbox'})")
     if calls is not None:
         say(f"HubSpot API calls served by the sandbox: {calls:,}")
-    say("Demo finished.")
 
 
 def say(text: str) -> None:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flywheel import logs
 from flywheel.bootstrap import Instance, instance
 from flywheel.config import Settings, require_coupon_secret, unsubscribe_link_settings
 from flywheel.domain.models import RunResult
@@ -37,7 +38,7 @@ from flywheel.runner import (
 )
 from flywheel.services import subscriptions
 from flywheel.services.context import Ports
-from flywheel.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, delivery_id, parse_events, verify_v3
+from flywheel.webhooks import delivery_id, parse_events, verify_request
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +144,33 @@ def handle_coupon_check(request: HttpRequest, inst: Instance | None = None) -> R
         return _failed("coupon_check", error)
 
 
+def handle_report(request: HttpRequest, inst: Instance | None = None) -> Page | Response:
+    """The reps' dashboard, authenticated like the run endpoints: GET answers the HTML page, `?format=json` the
+    JSON; `as_of` (default today) and `owner` (an owner's email) in the query. It changes nothing."""
+    if request.method.upper() not in ("GET", "HEAD"):
+        return _error(405, "use GET")
+    try:
+        from flywheel.services.report import build_report
+        from flywheel.services.report.request import parse_query, report_as_of
+
+        inst = inst or instance()
+        _authorise(request, _settings(inst))
+        query = parse_query(urlsplit(request.url).query)
+        ports = inst.ports()
+        report = build_report(ports, report_as_of(query.as_of, ports), query.owner)
+        if query.format == "json":
+            return report, 200
+        from flywheel.report_page import render_page
+
+        return render_page(report), 200
+    except Exception as error:
+        return _failed("report", error)
+
+
 ENDPOINT_HANDLERS: dict[str, Callable[[HttpRequest], Page | Response]] = {
     "unsubscribe": handle_unsubscribe,
     "coupon_check": handle_coupon_check,
+    "report": handle_report,
 }
 
 
@@ -156,7 +181,8 @@ def _run(function: str, request: HttpRequest, inst: Instance) -> Response:
     settings = _settings(inst)
     _authorise(request, settings)
     run_request = parse_request(function, _json_object(_read_body(request)))
-    ports = inst.ports()
+    # progress of a long run: INFO entries of the run's log scope
+    ports = inst.ports(progress=logs.progress)
     # before the trigger is claimed: a refused as_of must leave no trace in the state store either
     run_request = bounded(run_request, ports)
     trigger_key = _scheduler_trigger_key(function, request)
@@ -164,8 +190,10 @@ def _run(function: str, request: HttpRequest, inst: Instance) -> Response:
     if trigger_key and not run_request.dry_run:
         claim = ports.idempotency.claim(trigger_key)
         if claim.status == "done":
+            log.info("%s: trigger %s already ran: deduplicated", function, trigger_key)
             return {"function": function, "deduplicated": True, "previous": dict(claim.result or {})}, 200
         if claim.status == "held":
+            log.warning("%s: trigger %s is still running elsewhere: 409", function, trigger_key)
             return _error(409, "this scheduled run is already in progress")
     try:
         result = run_function(function, run_request, ports)
@@ -184,14 +212,13 @@ def _run(function: str, request: HttpRequest, inst: Instance) -> Response:
 def _webhook(function: str, target: str, request: HttpRequest, inst: Instance) -> Response:
     settings = _settings(inst)
     body = _read_body(request)
-    ports = inst.ports()
-    verify_v3(
+    ports = inst.ports(progress=logs.progress)
+    verify_request(
         settings.hubspot_client_secret,
         request.method,
         _signed_urls(request, settings.public_url, target),
         body,
-        request.headers.get(SIGNATURE_HEADER),
-        request.headers.get(TIMESTAMP_HEADER),
+        request.headers,
         ports.clock.now(),
     )
     events = parse_events(_json(body))
@@ -247,6 +274,9 @@ def _failed(function: str, error: Exception) -> Response:
         return _error(500, f"internal error ({type(error).__name__})")
     if failure.status >= 500:
         log.error("%s failed: %s", function, failure.message)
+    else:
+        # a refused request changed nothing, but a misconfigured caller (a stale token, a bad body) shows up here
+        log.warning("%s refused (%d): %s", function, failure.status, failure.message)
     return _error(failure.status, failure.message)
 
 

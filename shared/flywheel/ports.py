@@ -201,6 +201,11 @@ class StateStore(Protocol):
 
     def sequences_of_company(self, kind: str, company_id: str) -> list[SequenceRecord]: ...
 
+    def sequences(self, kind: str) -> Iterator[SequenceRecord]:
+        """Every record of `kind`, active or ended, each once, read a page at a time (for reports); in no promised
+        order."""
+        ...
+
     # run checkpoints
     def load_checkpoint(self, name: str) -> dict[str, Any] | None: ...
 

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from flywheel import logs
 from flywheel.config import Settings
 from flywheel.domain.models import RunRequest, RunResult
 from flywheel.errors import EXIT_BAD_INPUT, AuthError, BadInput, ConfigurationError, FlywheelError, NotFound
@@ -65,14 +66,23 @@ def bounded(request: RunRequest, ports: Ports) -> RunRequest:
 
 def run_function(function: str, request: RunRequest, ports: Ports) -> RunResult:
     spec = get(function)
-    return spec.run(bounded(request, ports), ports)
+    request = bounded(request, ports)
+    assert request.as_of is not None  # bounded fills it in
+    logs.note_as_of(request.as_of)
+    logs.run_started(function, request.as_of, dry_run=request.dry_run)
+    result = spec.run(request, ports)
+    logs.run_summary(result)
+    return result
 
 
 def run_webhook(function: str, events: list[dict[str, Any]], ports: Ports) -> RunResult:
     spec = get(function)
     if spec.webhook is None:
         raise NoWebhook(f"{function} has no webhook entry")
-    return spec.webhook(events, ports)
+    result = spec.webhook(events, ports)
+    logs.note_as_of(result.as_of)
+    logs.run_summary(result, events=len(events))
+    return result
 
 
 # what loading the settings from the environment raises on a value that does not parse

@@ -16,7 +16,7 @@ from flywheel.webhooks import sign_v3
 MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "main.py")
 RUN_TARGETS = ("cold_segment", "nurture_step", "sirank_recalc")
 WEBHOOK_TARGETS = ("cold_segment_webhook", "nurture_step_webhook")
-ENDPOINT_TARGETS = ("unsubscribe", "coupon_check")
+ENDPOINT_TARGETS = ("unsubscribe", "coupon_check", "report")
 
 
 def client_for(target: str) -> Any:

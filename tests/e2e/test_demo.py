@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -41,3 +42,10 @@ def test_the_demo_runs_every_function_and_ends_with_its_summary(tmp_path: Path, 
     reported = re.search(r"Emails in the outbox: ([\d,]+)", done.stdout)
     assert reported is not None
     assert emails == int(reported.group(1).replace(",", "")) > 0
+    # it ends with the reps' dashboard of the last simulated day, written where it says
+    page = re.search(r"dashboard as of the last simulated day: (\S+)", done.stdout)
+    assert page is not None and Path(page.group(1)) == (tmp_path / "report" / "index.html").resolve()
+    written = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    assert written["as_of"] == str(days[-1])
+    assert written["kpis"]["active_customers"] > 0
+    assert sum(flow["last_interaction"]["orders"] for flow in written["attribution"]["flows"].values()) > 0

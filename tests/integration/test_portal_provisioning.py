@@ -16,6 +16,7 @@ import pytest
 
 from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.config import ColdRules, PortalContract, Settings
+from flywheel.mail.hubspot_emails import hubspot_emails
 from flywheel.services.portal import PortalSchema
 from infra.portal import PortalApi, Report, Status, cold_properties, main, owned_properties, provision
 
@@ -23,7 +24,16 @@ pytestmark = pytest.mark.sandbox
 
 CONTRACT = PortalContract()
 COLD = ColdRules()
-FLYWHEEL_COMPANY_PROPERTIES = ("sirank", "last_purchase_date", "retention_segment", "nurture_step", "nurture_status")
+FLYWHEEL_COMPANY_PROPERTIES = (
+    "sirank",
+    "last_purchase_date",
+    "retention_segment",
+    "revenue_mtd",
+    "revenue_prev_month",
+    "revenue_ytd",
+    "nurture_step",
+    "nurture_status",
+)
 
 
 @pytest.fixture
@@ -159,8 +169,8 @@ def test_a_dry_run_from_the_command_line_reports_what_it_would_create_and_create
     )
 
     assert run.returncode == 0, run.stderr
-    # every property Flywheel writes, the Wake Up pipeline and the CLIENTI FREDDI list
-    expected = len(owned_properties(CONTRACT)) + len(cold_properties(COLD)) + 2
+    # every property Flywheel writes, the Wake Up pipeline, the CLIENTI FREDDI list and the marketing emails
+    expected = len(owned_properties(CONTRACT)) + len(cold_properties(COLD)) + 2 + len(hubspot_emails())
     assert f"would create ({expected}):" in run.stdout
     assert "company list 'CLIENTI FREDDI': dynamic: wakeup_eligible = true" in run.stdout
     assert "deal pipeline 'Wake Up Pipeline'" in run.stdout

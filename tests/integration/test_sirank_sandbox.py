@@ -5,10 +5,11 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,12 +19,13 @@ from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.sqlite import SqliteStateStore
 from flywheel.clock import FixedClock
-from flywheel.config import Settings
+from flywheel.config import PortalContract, Settings
 from flywheel.domain.models import RunResult
 from flywheel.domain.sirank import OrderFact, is_dp_member, score
 from flywheel.services import sirank
 from flywheel.services.context import Ports
 from flywheel.services.mapping import parse_date
+from infra.portal import PortalApi, provision
 
 pytestmark = pytest.mark.sandbox
 
@@ -245,3 +247,119 @@ def test_a_run_killed_after_a_write_resumes_and_writes_nothing_twice(
     assert sorted(writes) == sorted(set(writes)), "a company was written twice"
     assert len(writes) == 250
     assert held_values(portal) == expected_values(portal, portal.today)
+
+
+# --- period revenue -------------------------------------------------------------------------------------------
+
+ROME = ZoneInfo("Europe/Rome")
+REVENUE = ("revenue_mtd", "revenue_prev_month", "revenue_ytd")
+
+
+def rome_day(closedate: str) -> date:
+    """A HubSpot datetime (ISO or epoch milliseconds) as a calendar date in Rome."""
+    if closedate.isdigit():
+        instant = datetime.fromtimestamp(int(closedate) / 1000, UTC)
+    else:
+        instant = datetime.fromisoformat(closedate.replace("Z", "+00:00"))
+    return instant.astimezone(ROME).date()
+
+
+def portal_orders(portal: Portal) -> dict[str, list[tuple[date, Decimal]]]:
+    """Every company's orders, from full listings of the portal's deals and pipelines."""
+    pipelines = [p for p in portal.crm.pipelines("deals") if p.label in Settings().portal.order_pipelines]
+    won = {(p.id, s.id) for p in pipelines for s in p.stages if s.is_won}
+    orders: dict[str, list[tuple[date, Decimal]]] = {}
+    for page in portal.crm.list_pages(
+        "deals", ["amount", "closedate", "pipeline", "dealstage"], associations=["companies"]
+    ):
+        for deal in page.records:
+            closed, companies = deal.prop("closedate"), deal.associations.get("companies", ())
+            if (deal.prop("pipeline"), deal.prop("dealstage")) in won and closed and companies:
+                company = min(companies, key=int)
+                orders.setdefault(company, []).append((rome_day(closed), Decimal(deal.prop("amount") or "0")))
+    return orders
+
+
+def revenue_by_calendar(orders: list[tuple[date, Decimal]], as_of: date) -> tuple[Decimal, Decimal, Decimal]:
+    """This month to as_of, the previous calendar month, this year to as_of: months counted as year x 12 + month."""
+    month = as_of.year * 12 + as_of.month
+    past = [(day, amount) for day, amount in orders if day <= as_of]
+    return (
+        sum((a for d, a in past if d.year * 12 + d.month == month), Decimal(0)),
+        sum((a for d, a in past if d.year * 12 + d.month == month - 1), Decimal(0)),
+        sum((a for d, a in past if d.year == as_of.year), Decimal(0)),
+    )
+
+
+def held_revenue(portal: Portal) -> dict[str, tuple[Decimal | None, ...]]:
+    return {
+        r.id: tuple(None if r.prop(n) is None else Decimal(r.prop(n) or "") for n in REVENUE)
+        for page in portal.crm.list_pages("companies", list(REVENUE))
+        for r in page.records
+    }
+
+
+def expected_revenue(portal: Portal, as_of: date) -> dict[str, tuple[Decimal | None, ...]]:
+    orders = portal_orders(portal)
+    return {
+        company_id: revenue_by_calendar(orders.get(company_id, []), as_of) for company_id in portal.ids("companies")
+    }
+
+
+def test_revenue_agrees_with_the_portals_orders_rolls_over_on_the_first_and_a_second_run_writes_nothing(
+    sandbox_factory: Callable[..., Any], now: datetime, tmp_path: Path
+) -> None:
+    portal = open_portal(sandbox_factory, now, companies=60)
+    state = SqliteStateStore(str(tmp_path / "state.db"))
+    first = date(portal.today.year + portal.today.month // 12, portal.today.month % 12 + 1, 1)
+    night = portal.store.create_object("companies", {"name": "Ordine notturno"})
+    # 23:30 UTC on the month's last day is 00:30 (or 01:30) on the first in Rome: the next month's order
+    portal.store.create_object(
+        "deals",
+        {
+            "dealname": "Ordine web notturno",
+            "pipeline": portal.pipeline,
+            "dealstage": portal.won,
+            "amount": "123.45",
+            "closedate": f"{(first - timedelta(days=1)).isoformat()}T23:30:00.000Z",
+        },
+        [("companies", night)],
+    )
+    portal.tick(3 * 3600)  # the portal's edits are older than the runs' lookback
+
+    full = portal.run(state, portal.today, mode="full")
+
+    assert held_revenue(portal) == expected_revenue(portal, portal.today)
+    assert held_revenue(portal)[night] == (0, 0, 0)
+    assert any(figures[2] for figures in held_revenue(portal).values()), "a portal with revenue this year"
+    assert full.summary["values_changed_by_property"]["revenue_ytd"] == 61
+
+    portal.tick((datetime.combine(first, time(6, 0), ROME) - portal.clock.now()).total_seconds())
+    rollover = portal.run(state, first, mode="incremental")
+
+    assert held_revenue(portal) == expected_revenue(portal, first)
+    assert held_revenue(portal)[night] == (Decimal("123.45"), 0, Decimal("123.45"))
+    assert any(figures[1] for figures in held_revenue(portal).values()), "last month's revenue moved to its place"
+    assert rollover.summary["deals_modified"] == 0, "no order changed: the calendar alone moved the figures"
+
+    portal.tick(3600)
+    again = portal.run(state, first, mode="incremental")
+
+    assert (again.actions, again.summary["companies_changed"]) == ([], 0)
+
+
+def test_provisioning_creates_the_revenue_properties_as_numbers_in_the_flywheel_group(
+    sandbox_factory: Callable[..., Any],
+) -> None:
+    bare = sandbox_factory(provisioned=False)
+    assert not {d["name"] for d in bare.store.property_definitions("companies")} & set(REVENUE)
+
+    report = provision(PortalApi(api_base=bare.url, access_token=bare.token, rate_limit_per_10s=0), PortalContract())
+
+    assert report.ready
+    created = {name: bare.store.property_definition("companies", name) for name in REVENUE}
+    assert {name: (d["type"], d["groupName"], d["label"]) for name, d in created.items()} == {
+        "revenue_mtd": ("number", "flywheel", "Fatturato mese corrente"),
+        "revenue_prev_month": ("number", "flywheel", "Fatturato mese precedente"),
+        "revenue_ytd": ("number", "flywheel", "Fatturato anno corrente"),
+    }

@@ -461,6 +461,17 @@ def test_sequences_of_a_company_are_all_its_records_of_that_kind(store: StateSto
     assert [r.id for r in store.sequences_of_company("cashback", "42")] == ["x"]
 
 
+def test_all_sequences_of_a_kind_are_listed_active_and_ended_and_no_other_kind(store: StateStore) -> None:
+    store.put_sequence(record("spell-2", date(2026, 3, 1), company_id="42"))
+    store.put_sequence(record("spell-1", None, company_id="42", status="converted"))
+    store.put_sequence(record("a/b%c", date(2026, 3, 1), company_id="43"))
+    store.put_sequence(SequenceRecord("cashback", "x", "42", "active", 1, date(2026, 3, 1)))
+
+    assert sorted(r.id for r in store.sequences(KIND)) == ["a/b%c", "spell-1", "spell-2"]
+    assert [r.id for r in store.sequences("cashback")] == ["x"]
+    assert list(store.sequences("unknown-kind")) == []
+
+
 def test_a_datetime_is_refused_as_next_due(store: StateStore) -> None:
     with pytest.raises(TypeError):
         store.put_sequence(record("s1", datetime(2026, 3, 1, tzinfo=UTC)))
@@ -496,6 +507,8 @@ def test_due_sequences_and_company_lookups_match_a_model_of_random_records(store
         for company_id in ("1", "2", "3"):
             expected_ids = sorted(sid for sid, (company, _) in latest.items() if company == company_id)
             assert [r.id for r in store.sequences_of_company(kind, company_id)] == expected_ids
+        every = [r.id for r in store.sequences(kind)]
+        assert sorted(every) == sorted(latest)  # each once, active or ended, whatever the page size
 
     check()
 

@@ -1,4 +1,4 @@
-"""The Italian business calendar: weekends and national holidays, Easter Monday computed."""
+"""The business calendar: weekends, national holidays (Easter Monday computed) and the company's closing days."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flywheel.domain.calendar import (
+    BusinessCalendar,
+    InvalidClosingDay,
     add_business_days,
     business_days_between,
     is_business_day,
@@ -100,3 +102,131 @@ def test_the_day_before_the_result_of_one_step_is_never_a_later_business_day(sta
     end = add_business_days(start, 1)
     between = [start + timedelta(days=i) for i in range(1, (end - start).days)]
     assert not any(is_business_day(day) for day in between)
+
+
+# --- the company's closing days --------------------------------------------------------------------------------
+
+closing_entries = st.lists(
+    st.one_of(
+        days.map(date.isoformat),
+        st.tuples(days, st.integers(min_value=0, max_value=40)).map(
+            lambda pair: f"{pair[0].isoformat()}..{(pair[0] + timedelta(days=pair[1])).isoformat()}"
+        ),
+        days.filter(lambda d: (d.month, d.day) != (2, 29)).map(lambda d: f"{d.month:02d}-{d.day:02d}"),
+    ),
+    max_size=6,
+)
+
+
+def test_the_three_ways_of_writing_a_closing_day() -> None:
+    company = BusinessCalendar.with_closing_days([" 2026-12-24 ", "2026-08-10..2026-08-21", "08-14"])
+
+    assert company.is_closing_day(date(2026, 12, 24))
+    assert not company.is_closing_day(date(2027, 12, 24))  # a date closes one day only
+    assert company.is_closing_day(date(2026, 8, 10)) and company.is_closing_day(date(2026, 8, 21))  # ends included
+    assert not company.is_closing_day(date(2026, 8, 9)) and not company.is_closing_day(date(2026, 8, 22))
+    assert company.is_closing_day(date(2031, 8, 14))  # every year
+    assert is_business_day(date(2026, 12, 24)) and not is_business_day(date(2026, 12, 24), company)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("2026-02-30", "names no real day"),
+        ("2027-02-29", "names no real day"),
+        ("13-01", "names no real day"),
+        ("2026-08-21..2026-08-10", "ends before it starts"),
+        ("2026-08-10..2026-02-30", "names no real day"),
+        ("02-29", "only in leap years"),
+        ("2026-8-1", "is not a date"),
+        ("24/12", "is not a date"),
+        ("2026-08-10 .. 2026-08-21", "is not a date"),
+        ("", "is not a date"),
+        ("２０２６-12-24", "is not a date"),
+    ],
+)
+def test_a_closing_day_that_is_not_one_is_refused_by_name(entry: str, message: str) -> None:
+    with pytest.raises(InvalidClosingDay, match=message) as refused:
+        BusinessCalendar.with_closing_days(["2026-12-24", entry])
+    assert repr(entry) in str(refused.value)
+
+
+def test_closing_days_that_cover_every_day_are_refused_rather_than_searched_for_ever() -> None:
+    every_day = BusinessCalendar.with_closing_days(["2026-01-01..2030-12-31"])
+
+    with pytest.raises(InvalidClosingDay, match="no business day"):
+        every_day.add_business_days(date(2026, 3, 2), 1)
+
+
+@given(
+    # from the last days of a month (December among them), long enough to reach into the next month or year
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)).filter(lambda d: d.day >= 20),
+    st.integers(min_value=12, max_value=40),
+    days,
+    st.integers(min_value=0, max_value=15),
+)
+def test_a_closing_range_across_a_month_or_year_end_closes_every_day_in_it(
+    first: date, length: int, start: date, count: int
+) -> None:
+    last = first + timedelta(days=length)
+    assert (last.year, last.month) > (first.year, first.month)
+    company = BusinessCalendar.with_closing_days([f"{first}..{last}"])
+
+    assert not any(company.is_business_day(first + timedelta(days=i)) for i in range(length + 1))
+    # the first business day from inside the range is the first one after it, as the national calendar has it
+    assert company.add_business_days(first, 0) == add_business_days(last + timedelta(days=1), 0)
+    end = company.add_business_days(start, count)
+    assert company.is_business_day(end) and not first <= end <= last
+    assert company.business_days_between(start, end) == count or count == 0
+    assert end >= add_business_days(start, count)  # closing days only ever push a due date later
+
+
+def test_the_summer_closing_over_the_end_of_a_year() -> None:
+    winter = BusinessCalendar.with_closing_days(["2026-12-28..2027-01-08"])
+
+    # Wed 23 Dec 2026: Thu 24 (1), Fri 25 and Sat 26 holidays, Sun 27, closed to Fri 8 Jan, weekend, Mon 11 (2)
+    assert winter.add_business_days(date(2026, 12, 23), 2) == date(2027, 1, 11)
+    assert winter.business_days_between(date(2026, 12, 23), date(2027, 1, 11)) == 2
+
+
+@given(st.integers(min_value=2000, max_value=2090), days, st.integers(min_value=0, max_value=20), st.data())
+def test_a_closing_day_that_is_also_a_national_holiday_changes_nothing(
+    year: int, start: date, count: int, data: st.DataObject
+) -> None:
+    holiday = data.draw(st.sampled_from(sorted(italian_holidays(year))))
+    as_date = BusinessCalendar.with_closing_days([holiday.isoformat()])
+    as_yearly = BusinessCalendar.with_closing_days([f"{holiday.month:02d}-{holiday.day:02d}"])
+
+    assert as_date.add_business_days(start, count) == add_business_days(start, count)
+    if (holiday.month, holiday.day) in {(1, 1), (1, 6), (4, 25), (5, 1), (6, 2), (8, 15), (11, 1), (12, 8), (12, 25)}:
+        # a fixed national holiday closed again every year: the same working days, every year
+        assert as_yearly.add_business_days(start, count) == add_business_days(start, count)
+
+
+@given(days, st.integers(min_value=0, max_value=20))
+def test_a_weekend_inside_a_closing_range_is_counted_once(start: date, count: int) -> None:
+    # Mon 10 .. Fri 21 August 2026 encloses a weekend; with the weekends around it, 16 days without work
+    summer = BusinessCalendar.with_closing_days(["2026-08-10..2026-08-21"])
+    assert summer.add_business_days(date(2026, 8, 7), 1) == date(2026, 8, 24)
+    assert summer.business_days_between(date(2026, 8, 7), date(2026, 8, 24)) == 1
+
+    end = summer.add_business_days(start, count)
+    national = add_business_days(start, count)
+    closed_business_days = sum(
+        1 for i in range(12) if is_business_day(date(2026, 8, 10) + timedelta(days=i))
+    )  # 10 weekdays; the weekend inside (with 15 August, a Saturday in 2026) was never a working day
+    assert closed_business_days == 10
+    assert business_days_between(start, end) - summer.business_days_between(start, end) <= closed_business_days
+    assert end >= national
+
+
+@given(closing_entries, days, st.integers(min_value=0, max_value=20))
+def test_any_company_calendar_lands_on_its_own_business_day_that_many_steps_away(
+    entries: list[str], start: date, count: int
+) -> None:
+    company = BusinessCalendar.with_closing_days(entries)
+
+    end = company.add_business_days(start, count)
+    assert company.is_business_day(end)
+    assert company.business_days_between(start, end) == count or count == 0
+    assert end >= add_business_days(start, count)

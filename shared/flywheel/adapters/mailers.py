@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.policy
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -26,12 +27,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from flywheel.adapters.hubspot import classify_failure
 from flywheel.adapters.ratelimit import RequestFailed, RetryPolicy, RollingWindowLimiter, call_with_retries
 from flywheel.clock import RunBudget
+from flywheel.errors import ConfigurationError
+from flywheel.mail.hubspot_emails import PASSTHROUGH_TEMPLATES, custom_properties, template_of
+from flywheel.mail.templates import TEMPLATES
 from flywheel.ports import EmailMessage, MailerError, SendReceipt
 
 if TYPE_CHECKING:
@@ -236,12 +241,13 @@ class HubSpotSingleSendMailer:
         self._budget = budget
         self._sleep = sleep
         self._api_client: Any = None
+        self._hubspot_client: Any = None
+        # template -> email id, found by name on first need (None: not looked up yet)
+        self._found_ids: dict[str, int] | None = None
         self._lock = threading.Lock()
 
     def send(self, message: EmailMessage) -> SendReceipt:
-        email_id = self._email_ids.get(message.template)
-        if email_id is None:
-            raise MailerError(f"no HubSpot email id configured for template {message.template!r}", nothing_sent=True)
+        email_id = self._email_id(message.template)
         body = {
             "emailId": email_id,
             "message": {
@@ -252,7 +258,7 @@ class HubSpotSingleSendMailer:
             # HubSpot writes contactProperties onto the contact record: personalisation goes in
             # customProperties ({{ custom.NAME }} in the email) so that sending never edits CRM data
             "contactProperties": {},
-            "customProperties": dict(message.context),
+            "customProperties": self._custom_properties(message),
         }
         try:
             answer = call_with_retries(
@@ -288,6 +294,66 @@ class HubSpotSingleSendMailer:
         """The same sendId again: HubSpot answers for the one email it sent, or sends it now if it never did."""
         return self.send(message)
 
+    def _email_id(self, template: str) -> int:
+        """`FLYWHEEL_HUBSPOT_EMAIL_IDS` first; else the email `python -m infra.portal` made, found by its name
+        ("flywheel: <template>") in one paged read of the portal's marketing emails per mailer. Found at run time,
+        not copied into configuration: an id never goes stale or needs pasting, and a re-provisioned email is
+        seen by the next instance."""
+        configured = self._email_ids.get(template)
+        if configured is not None:
+            return configured
+        with self._lock:
+            if self._found_ids is None:
+                self._found_ids = self._find_email_ids(template)
+            found = self._found_ids.get(template)
+        if found is None:
+            raise MailerError(
+                f"no HubSpot email for template {template!r}: run `python -m infra.portal` (it creates "
+                f'"flywheel: {template}") or map it in FLYWHEEL_HUBSPOT_EMAIL_IDS',
+                nothing_sent=True,
+            )
+        return found
+
+    def _find_email_ids(self, needed_for: str) -> dict[str, int]:
+        emails_api = self._hubspot().marketing.emails.marketing_emails_api
+        ids: dict[str, int] = {}
+        after: str | None = None
+        while True:
+            options = {"after": after} if after else {}
+            try:
+                page = call_with_retries(
+                    partial(emails_api.get_page, limit=100, archived=False, _request_timeout=self._timeout, **options),
+                    classify=classify_failure,
+                    policy=self._policy,
+                    limiter=self._limiter,
+                    sleep=self._sleep,
+                    repeat_safe=True,  # a read
+                    budget=self._budget,
+                )
+            except RequestFailed as failed:
+                raise MailerError(
+                    f"no HubSpot email id for template {needed_for!r}: the portal's marketing emails could not be "
+                    f"listed (status {failed.failure.status})",
+                    transient=failed.failure.transient,
+                    nothing_sent=True,
+                ) from failed
+            for found in page.results:
+                template = template_of(found.name or "")
+                # the first created wins when a name repeats, as provisioning keeps that one in sync
+                if template is not None and str(found.id).isdigit():
+                    ids.setdefault(template, int(found.id))
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if not after:
+                return ids
+
+    @staticmethod
+    def _custom_properties(message: EmailMessage) -> dict[str, str]:
+        """What fills the HubSpot email's `{{ custom.NAME }}` tokens: the values the repo's template would
+        substitute (flywheel.mail.hubspot_emails), or the context as given for a template the repo does not know."""
+        if message.template in TEMPLATES or message.template in PASSTHROUGH_TEMPLATES:
+            return custom_properties(message.template, message.context, subject=message.subject, body=message.body_text)
+        return dict(message.context)
+
     def _post(self, body: Mapping[str, Any]) -> dict[str, Any]:
         api_client = self._client()
         response = api_client.call_api(
@@ -315,12 +381,16 @@ class HubSpotSingleSendMailer:
     def _client(self) -> Any:
         with self._lock:
             if self._api_client is None:
-                from hubspot import Client  # imported here: cold starts that send nothing do not pay for it
-
-                # retry=False: no hidden urllib3 retries; this class decides what is repeated
-                client = Client.create(access_token=self._access_token, host=self._api_base, retry=False)
-                self._api_client = client.marketing.transactional.single_send_api.api_client
+                self._api_client = self._hubspot().marketing.transactional.single_send_api.api_client
             return self._api_client
+
+    def _hubspot(self) -> Any:
+        if self._hubspot_client is None:
+            from hubspot import Client  # imported here: cold starts that send nothing do not pay for it
+
+            # retry=False: no hidden urllib3 retries; this class decides what is repeated
+            self._hubspot_client = Client.create(access_token=self._access_token, host=self._api_base, retry=False)
+        return self._hubspot_client
 
 
 # --- Amazon SES ------------------------------------------------------------------------------------------------
@@ -335,6 +405,13 @@ class SesMailer:
     """Amazon SES `SendRawEmail`. SES has no idempotency key: exactly-once rests on the effect executor."""
 
     def __init__(self, *, region: str, sender: str = SENDER, client: SESClient | None = None) -> None:
+        if client is None and importlib.util.find_spec("boto3") is None:
+            # boto3 is the optional `ses` extra, left out of the function bundle unless it is built --with ses:
+            # refused when the mailer is set up, not at the first send halfway through a run
+            raise ConfigurationError(
+                "FLYWHEEL_MAILER=ses needs boto3 (the `ses` extra): pip install 'flywheel[ses]', or deploy the "
+                "bundle built with `python -m infra.bundle --with ses`"
+            )
         self.region = region
         self.sender = sender
         self._ses = client

@@ -135,6 +135,19 @@ class MemoryStateStore:
 
         return keyset_pages(page, self.page_size, identity=lambda record: record.id)
 
+    def sequences(self, kind: str) -> Iterator[SequenceRecord]:
+        require_id(kind)
+
+        def page(after: str | None) -> list[tuple[str, SequenceRecord]]:
+            with self._lock:
+                rows = self._sequences.get(kind, {})
+                chosen = sorted(sequence_id for sequence_id in rows if after is None or sequence_id > after)
+                return [
+                    (sequence_id, sequence_from_fields(rows[sequence_id])) for sequence_id in chosen[: self.page_size]
+                ]
+
+        return keyset_pages(page, self.page_size)
+
     def sequences_of_company(self, kind: str, company_id: str) -> list[SequenceRecord]:
         require_id(kind)
         with self._lock:

@@ -289,6 +289,16 @@ class SqliteStateStore:
 
         return keyset_pages(page, self.page_size, identity=lambda record: record.id)
 
+    def sequences(self, kind: str) -> Iterator[SequenceRecord]:
+        require_id(kind)
+
+        def page(after: str | None) -> list[tuple[str, SequenceRecord]]:
+            sql = f"SELECT {self._SEQUENCE_COLUMNS} FROM sequences WHERE kind = ? AND id > ? ORDER BY id LIMIT ?"
+            rows = self._db().execute(sql, (kind, after or "", self.page_size)).fetchall()
+            return [(row[1], self._sequence(row)) for row in rows]
+
+        return keyset_pages(page, self.page_size)
+
     def sequences_of_company(self, kind: str, company_id: str) -> list[SequenceRecord]:
         require_id(kind)
         rows = (

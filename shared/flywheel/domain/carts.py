@@ -16,7 +16,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from flywheel.config import CartRules
-from flywheel.domain.calendar import add_business_days
+from flywheel.domain.calendar import ITALIAN, BusinessCalendar
 from flywheel.domain.italian import euro, italian_date, italian_number
 from flywheel.domain.models import Company, Contact, CreateTask, NotifyOwner, SendEmail
 
@@ -212,11 +212,13 @@ def alert_actions(
     owner_id: str,
     rules: CartRules,
     timezone: str,
+    calendar: BusinessCalendar = ITALIAN,
 ) -> list[CreateTask | NotifyOwner]:
-    """The owner's task "Carrello abbandonato", due the next Italian business day, and the owner's alert."""
+    """The owner's task "Carrello abbandonato", due the next business day of the company's calendar, and the
+    owner's alert."""
     zone = ZoneInfo(timezone)
     local = instant.astimezone(zone)
-    due = datetime.combine(add_business_days(local.date(), 1), TASK_DUE_TIME, zone)
+    due = datetime.combine(calendar.add_business_days(local.date(), 1), TASK_DUE_TIME, zone)
     currency = currency_of(cart, rules)
     amount = euro(eur) if currency == "EUR" else f"{euro(eur)} ({money(cart.total or 0.0, currency)})"
     who = contact_name(contact) or (f"contatto {contact.id}" if contact else "nessun contatto associato")

@@ -21,7 +21,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from flywheel.config import ColdRules
-from flywheel.domain.calendar import add_business_days, is_business_day
+from flywheel.domain.calendar import ITALIAN, BusinessCalendar
 from flywheel.domain.italian import euro, italian_date, italian_number
 from flywheel.domain.models import Company, Contact, CreateDeal, CreateTask, MoveDeal, SendEmail, UpdateCompany
 from flywheel.domain.retention import days_since
@@ -200,21 +200,26 @@ def priority_value(orders: Iterable[tuple[date, float]], as_of: date, rules: Col
     return sum(amount for day, amount in orders if since < day <= as_of)
 
 
-def daily_allowance(as_of: date, rules: ColdRules, *, created_today: int) -> int:
-    """New Wake Up deals still allowed on as_of: the daily pace on an Italian business day, none on others,
-    less what earlier runs of the same day created."""
-    if not is_business_day(as_of):
+def daily_allowance(as_of: date, rules: ColdRules, *, created_today: int, calendar: BusinessCalendar = ITALIAN) -> int:
+    """New Wake Up deals still allowed on as_of: the daily pace on a business day of the company's calendar,
+    none on others, less what earlier runs of the same day created."""
+    if not calendar.is_business_day(as_of):
         return 0
     return max(rules.daily_new_deals - created_today, 0)
 
 
 def pace_wakeup_queue(
-    candidates: Iterable[QueuedCompany], as_of: date, rules: ColdRules, *, created_today: int
+    candidates: Iterable[QueuedCompany],
+    as_of: date,
+    rules: ColdRules,
+    *,
+    created_today: int,
+    calendar: BusinessCalendar = ITALIAN,
 ) -> WakeupQueue:
     """The most valuable candidates up to today's allowance; the rest is the backlog. The queue is rebuilt from
     the portal every day, so a company that left the cold segment while waiting is simply no longer in it."""
     ordered = sorted(candidates, key=lambda queued: queued.sort_key)
-    allowance = daily_allowance(as_of, rules, created_today=created_today)
+    allowance = daily_allowance(as_of, rules, created_today=created_today, calendar=calendar)
     today = [queued.company for queued in ordered[:allowance]]
     backlog = len(ordered) - len(today)
     if backlog == 0:
@@ -222,7 +227,7 @@ def pace_wakeup_queue(
     if rules.daily_new_deals <= 0:
         return WakeupQueue(today, backlog, None, None)
     days = math.ceil(backlog / rules.daily_new_deals)
-    return WakeupQueue(today, backlog, days, add_business_days(as_of, days))
+    return WakeupQueue(today, backlog, days, calendar.add_business_days(as_of, days))
 
 
 def r12(orders: Iterable[tuple[date, float]], as_of: date, window_days: int = 365) -> float:
@@ -316,9 +321,9 @@ def recontact_due(company: Company, as_of: date, rules: ColdRules, *, last_task_
     return last_task_on is None or (as_of - last_task_on).days >= rules.recontact_cooldown_days
 
 
-def second_reminder_on(task_on: date, rules: ColdRules) -> date:
-    """When the owner's silence since task 1 earns task 2: 5 Italian business days after task 1."""
-    return add_business_days(task_on, rules.recontact_second_reminder_business_days)
+def second_reminder_on(task_on: date, rules: ColdRules, calendar: BusinessCalendar = ITALIAN) -> date:
+    """When the owner's silence since task 1 earns task 2: 5 business days after task 1."""
+    return calendar.add_business_days(task_on, rules.recontact_second_reminder_business_days)
 
 
 def reactivation_on(task_on: date, rules: ColdRules) -> date:
@@ -337,12 +342,18 @@ def due_at(day: date, timezone: str) -> datetime:
 
 
 def recontact_task_action(
-    company: Company, as_of: date, rules: ColdRules, *, owner_id: str | None, timezone: str
+    company: Company,
+    as_of: date,
+    rules: ColdRules,
+    *,
+    owner_id: str | None,
+    timezone: str,
+    calendar: BusinessCalendar = ITALIAN,
 ) -> CreateTask:
     if company.last_purchase_date is None:
         raise ValueError(f"company {company.id} has no last order")
     days = days_since(company.last_purchase_date, as_of)
-    due = due_at(add_business_days(as_of, rules.recontact_due_business_days), timezone)
+    due = due_at(calendar.add_business_days(as_of, rules.recontact_due_business_days), timezone)
     body = (
         f"{company.name} (SiRank {italian_number(company.sirank or 0)}) non ordina da {days} giorni: "
         f"ultimo ordine il {italian_date(company.last_purchase_date)}.\n"
@@ -362,7 +373,15 @@ def recontact_task_action(
 
 
 def second_reminder_task_action(
-    company: Company, spell: date, as_of: date, task_on: date, rules: ColdRules, *, owner_id: str | None, timezone: str
+    company: Company,
+    spell: date,
+    as_of: date,
+    task_on: date,
+    rules: ColdRules,
+    *,
+    owner_id: str | None,
+    timezone: str,
+    calendar: BusinessCalendar = ITALIAN,
 ) -> CreateTask:
     """Task 2 of the series, for the owner who logged nothing since task 1."""
     email_on = after_second_reminder(task_on, as_of, rules)
@@ -378,7 +397,7 @@ def second_reminder_task_action(
         owner_id=owner_id,
         subject=f"Secondo promemoria: ricontattare {company.name}",
         body=body,
-        due=due_at(add_business_days(as_of, 1), timezone),
+        due=due_at(calendar.add_business_days(as_of, 1), timezone),
     )
 
 
@@ -445,7 +464,13 @@ def stale_new_deal(deal: WakeupDeal, as_of: date, rules: ColdRules, *, new_stage
 
 
 def reminder_task_action(
-    deal: WakeupDeal, company_name: str, as_of: date, *, assistant_id: str, timezone: str
+    deal: WakeupDeal,
+    company_name: str,
+    as_of: date,
+    *,
+    assistant_id: str,
+    timezone: str,
+    calendar: BusinessCalendar = ITALIAN,
 ) -> CreateTask:
     since = deal.in_stage_since or deal.created_on
     waited = (as_of - since).days if since else 0
@@ -459,7 +484,7 @@ def reminder_task_action(
             f'La trattativa Wake Up di {company_name} è nella fase "{deal.stage_label}" da {waited} giorni. '
             "Chiama il cliente o aggiorna la fase."
         ),
-        due=due_at(add_business_days(as_of, 1), timezone),
+        due=due_at(calendar.add_business_days(as_of, 1), timezone),
     )
 
 
@@ -470,7 +495,13 @@ def appointment_label(kind: str | None) -> str:
 
 
 def appointment_task_action(
-    deal: WakeupDeal, company_name: str, as_of: date, *, owner_id: str | None, timezone: str
+    deal: WakeupDeal,
+    company_name: str,
+    as_of: date,
+    *,
+    owner_id: str | None,
+    timezone: str,
+    calendar: BusinessCalendar = ITALIAN,
 ) -> CreateTask:
     """A task for the company owner, due at the appointment (or the next business day when it has no date)."""
     zone = ZoneInfo(timezone)
@@ -481,7 +512,7 @@ def appointment_task_action(
         due = deal.appointment_at
     else:
         when = "data da definire"
-        due = due_at(add_business_days(as_of, 1), timezone)
+        due = due_at(calendar.add_business_days(as_of, 1), timezone)
     body_lines = [
         f"L'assistente commerciale ha fissato un appuntamento con {company_name}.",
         f"Tipo: {kind}",

@@ -290,9 +290,15 @@ TEMPLATES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
 
 def render(template: str, context: Mapping[str, str]) -> tuple[str, str]:
     """(subject, plain-text body) of `template` personalised with `context`; extra context keys are ignored."""
-    found = _TEMPLATES.get(template)
-    if found is None:
-        raise TemplateError(f"unknown email template {template!r}; known: {', '.join(sorted(_TEMPLATES))}")
+    found = _template(template)
+    values = personalisation(template, context)
+    return found.subject.substitute(values), found.body.substitute(values)
+
+
+def personalisation(template: str, context: Mapping[str, str]) -> dict[str, str]:
+    """The value of every placeholder of `template` from `context`: what `render` substitutes, and what the
+    HubSpot mailer sends as custom properties (the email's own text then lives in HubSpot)."""
+    found = _template(template)
     missing = [key for key in found.required if key not in context]
     if missing:
         names = ", ".join(repr(key) for key in missing)
@@ -301,4 +307,17 @@ def render(template: str, context: Mapping[str, str]) -> tuple[str, str]:
     if not values["contact_name"]:
         values["contact_name"] = "Cliente"
     values |= {name: derive(context) for name, derive in _DERIVED.items()}
-    return found.subject.substitute(values), found.body.substitute(values)
+    return values
+
+
+def source(template: str) -> tuple[str, str]:
+    """(subject, body) of `template` as written, placeholders `${name}` unfilled, footer and signature included."""
+    found = _template(template)
+    return found.subject.template, found.body.template
+
+
+def _template(template: str) -> _EmailTemplate:
+    found = _TEMPLATES.get(template)
+    if found is None:
+        raise TemplateError(f"unknown email template {template!r}; known: {', '.join(sorted(_TEMPLATES))}")
+    return found

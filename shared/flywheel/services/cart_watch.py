@@ -298,6 +298,7 @@ def _plan(ports: Ports, carts: Sequence[Cart], instant: datetime) -> _Plan:
                 owner_id=company.owner_id or assistant,
                 rules=rules,
                 timezone=ports.settings.timezone,
+                calendar=ports.settings.calendar.business_calendar(),
             )
             plan.actions.extend(alert_actions)
             plan.alerts[cart.id] = (cart, tuple(a.key for a in alert_actions))

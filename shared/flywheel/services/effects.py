@@ -7,6 +7,8 @@ keys: a reclaimed key (an earlier attempt may have acted) and a fresh one alike,
 never creates anything twice. An email whose outcome was unknown is recovered through the mailer (the outbox can
 tell, HubSpot deduplicates by sendId); where it cannot be (SES) it stays `uncertain`: never resent, never counted
 as sent. An email the mailer knows did not go out frees its key, so the next run sends it.
+Every completed effect that is a touch of a flow (an email sent, a Wake Up deal, a recontact task) is recorded
+for the report's attribution (services/report/touches.py).
 
 Property updates (companies, contacts, deal stages) are idempotent and go out in batches of 100; a record HubSpot
 refuses is counted with the reason (`failed:update_company`) and the others proceed.
@@ -45,6 +47,7 @@ from flywheel.mail.templates import render
 from flywheel.ports import AssociationTarget, CrmError, EmailMessage, MailerError, Reservation
 from flywheel.services.context import Ports
 from flywheel.services.mapping import contact_properties, to_contact
+from flywheel.services.report import touches
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +217,7 @@ class EffectExecutor:
         report.count(outcome, action)
         if delivered:
             report.results[claim.key] = result
+            touches.record(self.ports.state, action, claim.key, outcome, self.ports.clock.today())
 
     def _failed(
         self,

@@ -72,6 +72,10 @@ class FunctionSpec:
     webhook: Webhook | None = None
     # summary keys whose counts add up over runs (nested counts included), as opposed to one run's snapshot
     summary_totals: tuple[str, ...] = ()
+    # what infra.deploy gives the function and its webhook (Cloud Run units); a run past the timeout resumes from
+    # its checkpoint on the next trigger, and the Scheduler attempt deadline matches 540 s
+    memory: str = "512Mi"
+    timeout_seconds: int = 540
 
 
 class UnknownFunction(NotFound):
@@ -88,6 +92,9 @@ class EndpointSpec:
     # deployed --allow-unauthenticated: opened from an email, so guarded by its signed link instead of IAM
     public: bool
     answers: Literal["html", "json"]
+    # an endpoint answers one request at once, without a portal-wide read
+    memory: str = "256Mi"
+    timeout_seconds: int = 60
 
 
 def _sirank_schedules(settings: Settings) -> tuple[Schedule, ...]:
@@ -215,6 +222,15 @@ ENDPOINTS: tuple[EndpointSpec, ...] = (
         summary="Whether a nurture coupon code is valid for a company, and until when (for the e-commerce site)",
         public=False,
         answers="json",
+    ),
+    EndpointSpec(
+        name="report",
+        summary="The reps' dashboard: retention KPIs, companies, products, attribution (GET, ?format=json)",
+        public=False,
+        answers="html",
+        # reads every company and deal of the portal, as a full SiRank run does
+        memory="512Mi",
+        timeout_seconds=540,
     ),
 )
 

@@ -25,6 +25,7 @@ from flywheel.services.reads import associated_records, contacts_of
 
 def plan_recontacts(ports: Ports, portal: Portal, as_of: date, plan: Plan) -> None:
     rules, zone = ports.settings.cold, ports.settings.timezone
+    calendar = ports.settings.calendar.business_calendar()
     for company in portal.companies.values():
         if company.last_purchase_date is None:
             continue
@@ -39,7 +40,9 @@ def plan_recontacts(ports: Ports, portal: Portal, as_of: date, plan: Plan) -> No
         last_task_on = date.fromisoformat(data["task_on"]) if data.get("task_on") else None
         if not segments.recontact_due(company, as_of, rules, last_task_on=last_task_on):
             continue
-        action = segments.recontact_task_action(company, as_of, rules, owner_id=company.owner_id, timezone=zone)
+        action = segments.recontact_task_action(
+            company, as_of, rules, owner_id=company.owner_id, timezone=zone, calendar=calendar
+        )
         plan.actions.append(action)
         plan.recontacts[company.id] = (company.last_purchase_date, action.key or "")
 
@@ -67,6 +70,7 @@ def plan_recontact_followups(ports: Ports, portal: Portal, as_of: date, plan: Pl
     """The series after task 1: the owner's silence 5 business days on earns task 2, still silence 10 days after
     task 1 the reactivation email. Any activity since task 1, or an order, ends the series."""
     rules, schema, zone = ports.settings.cold, ports.schema, ports.settings.timezone
+    calendar = ports.settings.calendar.business_calendar()
     due = [r for r in ports.state.due_sequences(RECONTACT_KIND, as_of) if r.status == "waiting"]
     if not due:
         return
@@ -98,6 +102,7 @@ def plan_recontact_followups(ports: Ports, portal: Portal, as_of: date, plan: Pl
                 rules,
                 owner_id=company.owner_id,
                 timezone=zone,
+                calendar=calendar,
             )
             plan.actions.append(action)
             plan.second_reminders[company.id] = action.key
@@ -123,7 +128,7 @@ def plan_recontact_followups(ports: Ports, portal: Portal, as_of: date, plan: Pl
 
 def record_recontacts(ports: Ports, plan: Plan, report: ExecutionReport, as_of: date) -> None:
     """A sequence record per recontact task created (or found done), due for its 5-business-day check."""
-    rules = ports.settings.cold
+    rules, calendar = ports.settings.cold, ports.settings.calendar.business_calendar()
     for company_id, (spell, key) in plan.recontacts.items():
         result = report.results.get(key)
         if not result or "id" not in result:
@@ -131,7 +136,13 @@ def record_recontacts(ports: Ports, plan: Plan, report: ExecutionReport, as_of: 
         created_at = ports.clock.now().astimezone(UTC)
         ports.state.put_sequence(
             recontact_record(
-                company_id, spell, key, str(result["id"]), created_at, as_of, segments.second_reminder_on(as_of, rules)
+                company_id,
+                spell,
+                key,
+                str(result["id"]),
+                created_at,
+                as_of,
+                segments.second_reminder_on(as_of, rules, calendar),
             )
         )
 

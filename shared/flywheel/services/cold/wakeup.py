@@ -45,7 +45,13 @@ def plan_wakeup_deals(ports: Ports, portal: Portal, as_of: date, plan: Plan) -> 
     queued = [
         segments.QueuedCompany(c, segments.priority_value(orders.get(c.id, []), as_of, rules)) for c in candidates
     ]
-    plan.queue = segments.pace_wakeup_queue(queued, as_of, rules, created_today=portal.created_on_as_of)
+    plan.queue = segments.pace_wakeup_queue(
+        queued,
+        as_of,
+        rules,
+        created_today=portal.created_on_as_of,
+        calendar=ports.settings.calendar.business_calendar(),
+    )
     chosen = plan.queue.today
     ports.progress(
         f"cold_segment: {plan.segment_size} cold, {len(candidates)} waiting for Wake Up, {len(chosen)} today"
@@ -89,14 +95,26 @@ def plan_wakeup_automations(ports: Ports, portal: Portal, as_of: date, plan: Pla
         elif deal.stage_label == schema.wakeup_stage(contract.wakeup_stage_appointment).label:
             owner = company.owner_id or schema.sales_assistant.id
             safety_net.append(
-                segments.appointment_task_action(deal, company.name, as_of, owner_id=owner, timezone=zone)
+                segments.appointment_task_action(
+                    deal,
+                    company.name,
+                    as_of,
+                    owner_id=owner,
+                    timezone=zone,
+                    calendar=ports.settings.calendar.business_calendar(),
+                )
             )
         elif segments.stale_new_deal(
             deal, as_of, rules, new_stage_label=schema.wakeup_stage(contract.wakeup_stage_new).label
         ):
             safety_net.append(
                 segments.reminder_task_action(
-                    deal, company.name, as_of, assistant_id=schema.sales_assistant.id, timezone=zone
+                    deal,
+                    company.name,
+                    as_of,
+                    assistant_id=schema.sales_assistant.id,
+                    timezone=zone,
+                    calendar=ports.settings.calendar.business_calendar(),
                 )
             )
     plan.actions.extend(not_done(ports, safety_net))

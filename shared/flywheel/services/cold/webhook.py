@@ -55,7 +55,14 @@ def webhook(events: list[dict[str, Any]], ports: Ports) -> RunResult:
                 continue
             owner = company.owner_id or schema.sales_assistant.id
             plan.actions.append(
-                segments.appointment_task_action(deal, company.name, as_of, owner_id=owner, timezone=zone)
+                segments.appointment_task_action(
+                    deal,
+                    company.name,
+                    as_of,
+                    owner_id=owner,
+                    timezone=zone,
+                    calendar=ports.settings.calendar.business_calendar(),
+                )
             )
     report = EffectExecutor(ports).execute(plan.actions)
     summary = {

@@ -1,4 +1,5 @@
-"""sirank_recalc: SiRank, last purchase date and retention segment of every company, written back to HubSpot.
+"""sirank_recalc: SiRank, last purchase date, retention segment and the revenue of the month, the previous month
+and the year (revenue_mtd, revenue_prev_month, revenue_ytd) of every company, written back to HubSpot.
 
 Two modes, one scoring step.
 
@@ -7,7 +8,8 @@ full         lists every company (properties only) and every deal (with its comp
              the deal index (full.py).
 incremental  reads only what changed since the last run's watermark: deals modified, deals archived, companies
              modified; applies them to the ledger; re-scores the companies touched plus those whose review day
-             has come, without reading HubSpot for them (incremental.py).
+             has come, without reading HubSpot for them (incremental.py). The first of a month is such a day for
+             every company whose period revenue rolls over (mtd to 0, the previous month, on 1 January the year).
 
 Only values that differ from what HubSpot holds are written, in full batch updates of 100 changed companies
 (scoring.py). Every page read and every batch written ends with a checkpoint; a run stopped half-way resumes

@@ -13,7 +13,7 @@ from flywheel.services.sirank.checkpoint import COMPANY_PAGES, DEAL_PAGES
 from flywheel.services.sirank.deal_index import shard_count, write_index
 from flywheel.services.sirank.ids import by_id, chunks
 from flywheel.services.sirank.job import PROGRESS_EVERY, Job
-from flywheel.services.sirank.ledger import CompanyState, LedgerMeta, index_name, ledger_name
+from flywheel.services.sirank.ledger import REVENUE_KEYS, CompanyState, LedgerMeta, index_name, ledger_name
 from flywheel.services.sirank.scoring import BATCH, Scoring
 
 
@@ -82,10 +82,12 @@ class FullRun:
         for document in staging.pages(COMPANY_PAGES, self.checkpoint.company_pages):
             ids = list(document.get("ids", []))
             self.pages.append(ids)
-            for company_id, dp, sirank, last, segment in zip(
-                ids, document["dp"], document["s"], document["l"], document["r"], strict=True
+            # a page staged before the revenue values were read has none of them: a write puts them right
+            revenue = zip(*(document.get(key) or [None] * len(ids) for key in REVENUE_KEYS), strict=True)
+            for company_id, dp, sirank, last, segment, held in zip(
+                ids, document["dp"], document["s"], document["l"], document["r"], revenue, strict=True
             ):
-                self.companies[company_id] = CompanyState(bool(dp), sirank, last, segment)
+                self.companies[company_id] = CompanyState(bool(dp), sirank, last, segment, hs_revenue=held)
         for document in staging.pages(DEAL_PAGES, self.checkpoint.deal_pages):
             for item in str(document.get("o") or "").split(";"):
                 if item:
@@ -128,4 +130,5 @@ def _company_page(ids: list[str], states: list[CompanyState]) -> dict[str, list[
         "s": [s.hs_sirank for s in states],
         "l": [s.hs_last for s in states],
         "r": [s.hs_segment for s in states],
+        **{key: [s.hs_revenue[n] for s in states] for n, key in enumerate(REVENUE_KEYS)},
     }

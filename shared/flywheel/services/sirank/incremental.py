@@ -1,7 +1,7 @@
 """The incremental run: what changed in HubSpot since the last run's watermark (less a lookback, as search lags
 writes) is applied to the ledger; then the companies touched, and those whose review day has come (an order
-leaving the window, a segment threshold, an anniversary moving the rounded value), are re-scored from the ledger
-without reading HubSpot for them.
+leaving the window, a segment threshold, an anniversary moving the rounded value, the first of a month rolling
+their period revenue over), are re-scored from the ledger without reading HubSpot for them.
 
 Phases: deals (modified deals, searched in hs_object_id order) -> archived (deleted deals, listed: search never
 shows them) -> companies (modified companies: D&P level, values edited by hand) -> targets -> score -> finish
@@ -26,7 +26,7 @@ from flywheel.services.sirank.checkpoint import AFFECTED_PAGES, TARGET_PAGES
 from flywheel.services.sirank.deal_index import DealIndex
 from flywheel.services.sirank.ids import by_id, chunks
 from flywheel.services.sirank.job import Job
-from flywheel.services.sirank.ledger import LedgerCache, LedgerMeta, index_name, ledger_name
+from flywheel.services.sirank.ledger import REVENUE_KEYS, LedgerCache, LedgerMeta, index_name, ledger_name
 from flywheel.services.sirank.scoring import BATCH, Scoring
 
 
@@ -161,7 +161,7 @@ class IncrementalRun:
             company = self.ledger[record.id]
             fresh = self.job.company_state(record)
             # our own writes of the last run come back here unchanged: only a real difference re-scores
-            same = (company.dp, company.hubspot_values) == (fresh.dp, fresh.hubspot_values)
+            same = company.dp == fresh.dp and company.same_hubspot_values(fresh)
             if not same or record.id in self.ledger.not_in_ledger:
                 company.dp = fresh.dp
                 company.set_hubspot_values(record, self.job.value_names)
@@ -185,14 +185,17 @@ class IncrementalRun:
         return []
 
     def _due(self) -> set[str]:
-        """Companies whose review day has come; all of them when as_of went back before the last run's."""
+        """Companies whose review day has come (the first of a month, for those whose period revenue rolls
+        over), and those the ledger kept before it kept the revenue values; all of them when as_of went back
+        before the last run's."""
         everything = self.job.as_of < self.meta.last_as_of
         today = self.job.as_of.toordinal()
         due: set[str] = set()
         for company_id, document in self.job.state.iter_documents(self.ledger.collection):
             company = self.ledger.companies.get(company_id)
             review = company.review if company is not None else document.get("n")
-            if everything or (review is not None and int(review) <= today):
+            before_revenue = company is None and REVENUE_KEYS[0] not in document
+            if everything or before_revenue or (review is not None and int(review) <= today):
                 due.add(company_id)
         for company_id, company in self.ledger.companies.items():  # a dry run's companies not in the ledger yet
             if everything or (company.review is not None and company.review <= today):

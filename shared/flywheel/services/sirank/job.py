@@ -39,7 +39,15 @@ class Job:
         self.timezone = ports.settings.timezone
         self.as_of = request.as_of or ports.clock.today()
         self.dry_run = request.dry_run
-        self.value_names = (self.contract.sirank, self.contract.last_purchase_date, self.contract.retention_segment)
+        c = self.contract
+        self.value_names = (
+            c.sirank,
+            c.last_purchase_date,
+            c.retention_segment,
+            c.revenue_mtd,
+            c.revenue_prev_month,
+            c.revenue_ytd,
+        )
         self.company_properties = [self.contract.dp_level, *self.value_names]
         self.meta = LedgerMeta.load(self.state)
         self.staging = Staging(self.state, self.dry_run)

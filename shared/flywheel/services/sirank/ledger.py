@@ -2,9 +2,12 @@
 HubSpot again for a company whose orders did not change.
 
 One state-store document per company: its orders (`deal:day:cents;...`, 20 bytes each once packed in memory),
-D&P membership, the three values HubSpot holds, and its review day (the first day its score may change with no
-new data). A small meta document names the current generation: each full run builds a new ledger and deal
-index under the next generation and switches to it only when both are complete.
+D&P membership, the six values HubSpot holds (SiRank, last purchase date, retention segment, and the revenue of
+the month, the previous month and the year), and its review day (the first day its score or its period revenue
+may change with no new data: the first of a month rolls the revenue over). A document written before the
+revenue values were kept lacks their keys (`rm`, `rp`, `ry`): the next run re-scores that company. A small meta
+document names the current generation: each full run builds a new ledger and deal index under the next
+generation and switches to it only when both are complete.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import struct
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flywheel.domain.models import CrmRecord
@@ -27,7 +30,9 @@ META_DOC = "state"
 STATE_CHUNK = 500  # documents per state-store call
 ORDER = struct.Struct("<qiq")  # deal id, order day (ordinal), amount in cents
 
-HubSpotValues = tuple[str | None, str | None, str | None]  # sirank, last purchase date, retention segment
+# sirank, last purchase date, retention segment, revenue month to date, of the previous month, year to date
+HubSpotValues = tuple[str | None, str | None, str | None, str | None, str | None, str | None]
+REVENUE_KEYS = ("rm", "rp", "ry")
 
 
 def ledger_name(generation: int) -> str:
@@ -41,7 +46,7 @@ def index_name(generation: int) -> str:
 class CompanyState:
     """One company as the ledger keeps it: its orders packed 20 bytes each, D&P membership, HubSpot's values."""
 
-    __slots__ = ("dp", "hs_last", "hs_segment", "hs_sirank", "orders", "review")
+    __slots__ = ("dp", "hs_last", "hs_mtd", "hs_prev", "hs_segment", "hs_sirank", "hs_ytd", "orders", "review")
 
     def __init__(
         self,
@@ -51,11 +56,13 @@ class CompanyState:
         hs_segment: str | None = None,
         orders: bytearray | None = None,
         review: int | None = None,
+        hs_revenue: tuple[str | None, str | None, str | None] = (None, None, None),
     ) -> None:
         self.dp = dp
         self.hs_sirank = hs_sirank
         self.hs_last = hs_last
         self.hs_segment = hs_segment
+        self.hs_mtd, self.hs_prev, self.hs_ytd = hs_revenue
         self.orders = orders if orders is not None else bytearray()
         self.review = review  # the review day as a date ordinal; None: nothing changes by itself
 
@@ -87,10 +94,22 @@ class CompanyState:
 
     @property
     def hubspot_values(self) -> HubSpotValues:
-        return (self.hs_sirank, self.hs_last, self.hs_segment)
+        return (self.hs_sirank, self.hs_last, self.hs_segment, self.hs_mtd, self.hs_prev, self.hs_ytd)
 
-    def set_hubspot_values(self, record: CrmRecord, names: tuple[str, str, str]) -> None:
-        self.hs_sirank, self.hs_last, self.hs_segment = (record.prop(n) for n in names)
+    @property
+    def hs_revenue(self) -> tuple[str | None, str | None, str | None]:
+        return (self.hs_mtd, self.hs_prev, self.hs_ytd)
+
+    def set_hubspot_values(self, record: CrmRecord, names: tuple[str, str, str, str, str, str]) -> None:
+        values = [record.prop(n) for n in names]
+        self.hs_sirank, self.hs_last, self.hs_segment, self.hs_mtd, self.hs_prev, self.hs_ytd = values
+
+    def same_hubspot_values(self, other: CompanyState) -> bool:
+        """Whether both hold the same values; a number may come back from HubSpot spelt otherwise than it was
+        written ("1234.50" as "1234.5"), which is no change."""
+        return self.hubspot_values[:3] == other.hubspot_values[:3] and all(
+            _same_number(mine, theirs) for mine, theirs in zip(self.hs_revenue, other.hs_revenue, strict=True)
+        )
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -100,6 +119,7 @@ class CompanyState:
             "r": self.hs_segment,
             "o": ";".join(f"{deal}:{day}:{cents}" for deal, day, cents in self.order_entries()),
             "n": self.review,
+            **dict(zip(REVENUE_KEYS, self.hs_revenue, strict=True)),
         }
 
     @classmethod
@@ -117,7 +137,17 @@ class CompanyState:
             document.get("r"),
             orders,
             None if review is None else int(review),
+            (document.get("rm"), document.get("rp"), document.get("ry")),
         )
+
+
+def _same_number(a: str | None, b: str | None) -> bool:
+    if a == b:
+        return True
+    try:
+        return a is not None and b is not None and Decimal(a) == Decimal(b)
+    except InvalidOperation:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flywheel.domain.models import CrmRecord, UpdateCompany
+from flywheel.domain.period_revenue import CENT, PeriodRevenue, money, next_change, period_revenue
 from flywheel.domain.sirank import next_review, score
 from flywheel.services.mapping import parse_date, parse_number
 from flywheel.services.sirank.checkpoint import SCORE_PAGES
@@ -89,8 +91,10 @@ class Scoring:
         job = self.job
         facts = company.order_facts()
         result = score(facts, company.dp, job.as_of, job.rules)
-        review = next_review(facts, company.dp, job.as_of, job.rules)
-        company.review = None if review is None else review.toordinal()
+        # the first day SiRank, the segment or the period revenue may change by itself
+        candidates = (next_review(facts, company.dp, job.as_of, job.rules), next_change(facts, job.as_of))
+        reviews = [day for day in candidates if day is not None]
+        company.review = min(reviews).toordinal() if reviews else None
         changes: dict[str, str] = {}
         held_sirank = parse_number(company.hs_sirank)
         if held_sirank is None or round(held_sirank) != result.sirank:
@@ -100,6 +104,11 @@ class Scoring:
             changes[job.contract.last_purchase_date] = "" if last is None else last.isoformat()
         if company.hs_segment != result.retention_segment:
             changes[job.contract.retention_segment] = result.retention_segment
+        revenue = period_revenue(facts, job.as_of)
+        names = job.value_names[3:]
+        for name, held, amount in zip(names, company.hs_revenue, _figures(revenue), strict=True):
+            if _held_amount(held) != amount:
+                changes[name] = money(amount)
         return changes, result.sirank
 
     # --- one batch finished -------------------------------------------------------------------------------------
@@ -148,6 +157,9 @@ class Scoring:
             company.hs_last = changes[contract.last_purchase_date] or None
         if contract.retention_segment in changes:
             company.hs_segment = changes[contract.retention_segment]
+        company.hs_mtd = changes.get(contract.revenue_mtd, company.hs_mtd)
+        company.hs_prev = changes.get(contract.revenue_prev_month, company.hs_prev)
+        company.hs_ytd = changes.get(contract.revenue_ytd, company.hs_ytd)
 
     def _keep_in_ledger(self, gone: set[str]) -> None:
         kept = {s.company_id: s.company.to_document() for s in self.scored if s.company_id not in gone}
@@ -170,3 +182,19 @@ class Scoring:
         for s in pending:
             for name in s.changes:
                 checkpoint.values_changed[name] = checkpoint.values_changed.get(name, 0) + 1
+
+
+def _figures(revenue: PeriodRevenue) -> tuple[Decimal, Decimal, Decimal]:
+    """In the order of the job's value names."""
+    return (revenue.month_to_date, revenue.previous_month, revenue.year_to_date)
+
+
+def _held_amount(value: str | None) -> Decimal | None:
+    """What HubSpot holds, to the cent; None when empty or not a number, which a write then repairs."""
+    if value is None or not value.strip():
+        return None
+    try:
+        amount = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP) if amount.is_finite() else None
