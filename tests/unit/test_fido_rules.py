@@ -8,6 +8,7 @@ import pytest
 
 from flywheel.config import FidoRules
 from flywheel.domain import fido
+from flywheel.domain.calendar import ITALIAN, BusinessCalendar
 from flywheel.domain.models import Company
 
 RULES = FidoRules()
@@ -46,11 +47,21 @@ def test_a_digest_belongs_to_its_iso_week(day: date, week: str) -> None:
 
 
 def test_a_digest_is_due_the_next_business_day_when_monday_is_a_holiday() -> None:
-    task = fido.digest_task("7", [company("1", 5000.0)], date(2027, 3, 29), timezone="Europe/Rome")  # Easter Monday
+    easter_monday = date(2027, 3, 29)
+    task = fido.digest_task("7", [company("1", 5000.0)], easter_monday, timezone="Europe/Rome", calendar=ITALIAN)
     assert task.due is not None and task.due.date() == date(2027, 3, 30)
     assert task.subject == "Fido disponibile: 1 cliente da sentire (settimana 13)"
 
 
+def test_a_digest_waits_for_the_company_to_reopen_after_its_closing_days() -> None:
+    closed = BusinessCalendar.with_closing_days(["2027-10-05..2027-10-06"])
+    saint_francis = date(2027, 10, 4)  # a national holiday again from 2026, a Monday in 2027
+
+    task = fido.digest_task("7", [company("1", 5000.0)], saint_francis, timezone="Europe/Rome", calendar=closed)
+
+    assert task.due is not None and task.due.date() == date(2027, 10, 7)
+
+
 def test_no_digest_without_companies() -> None:
     with pytest.raises(ValueError):
-        fido.digest_task("7", [], date(2026, 11, 30), timezone="Europe/Rome")
+        fido.digest_task("7", [], date(2026, 11, 30), timezone="Europe/Rome", calendar=ITALIAN)

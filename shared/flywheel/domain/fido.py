@@ -14,7 +14,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from flywheel.config import FidoRules
-from flywheel.domain.calendar import add_business_days
+from flywheel.domain.calendar import BusinessCalendar
 from flywheel.domain.italian import euro, italian_date, italian_number
 from flywheel.domain.models import Company, CreateTask
 
@@ -81,8 +81,11 @@ def digest_key(owner_id: str, day: date) -> str:
     return f"{KEY_PREFIX}:owner-{owner_id}:{iso_week(day)}"
 
 
-def digest_task(owner_id: str, companies: Sequence[Company], as_of: date, *, timezone: str) -> CreateTask:
-    """The owner's digest, attached to the first company listed, due this morning (or the next business day)."""
+def digest_task(
+    owner_id: str, companies: Sequence[Company], as_of: date, *, timezone: str, calendar: BusinessCalendar
+) -> CreateTask:
+    """The owner's digest, attached to the first company listed, due this morning (or the next business day the
+    company is open)."""
     if not companies:
         raise ValueError(f"owner {owner_id} has no company to list: no digest")
     zone = ZoneInfo(timezone)
@@ -107,7 +110,7 @@ def digest_task(owner_id: str, companies: Sequence[Company], as_of: date, *, tim
         owner_id=owner_id,
         subject=f"Fido disponibile: {count} {noun} da sentire (settimana {week})",
         body="\n".join(lines),
-        due=datetime.combine(add_business_days(as_of, 0), TASK_DUE_TIME, zone),
+        due=datetime.combine(calendar.add_business_days(as_of, 0), TASK_DUE_TIME, zone),
     )
 
 

@@ -103,7 +103,10 @@ def _plan(ports: Ports, as_of: date) -> _Plan:
         if found_key is not None and found_key.status == "done":
             plan.already_done += 1  # this week's digest exists: the week's list stays as it was sent
             continue
-        plan.actions.append(rules_of.digest_task(owner_id, companies, as_of, timezone=ports.settings.timezone))
+        calendar = ports.settings.calendar.business_calendar()
+        plan.actions.append(
+            rules_of.digest_task(owner_id, companies, as_of, timezone=ports.settings.timezone, calendar=calendar)
+        )
         plan.listed[owner_id] = companies
     return plan
 
