@@ -8,10 +8,10 @@ import os
 import sys
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
@@ -19,9 +19,13 @@ from pydantic.fields import FieldInfo
 from flywheel import logs
 from flywheel.bootstrap import instance
 from flywheel.config import load_settings
+from flywheel.domain.models import RunResult
 from flywheel.errors import EXIT_BAD_INPUT
-from flywheel.runner import SETTINGS_ERRORS, describe, failure_of, run_function, settings_error
+from flywheel.runner import SETTINGS_ERRORS, Failure, describe, failure_of, run_function, settings_error
+from flywheel.services.context import Ports, ProgressFn
 from flywheel.services.registry import UnknownFunction, functions, get
+
+T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,20 +136,14 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
 
-    try:
+    def run_once() -> RunResult:
         # progress lines read "[FUNCTION] message", as the scope names the function
         with logs.run_scope(spec.name):
-            try:
-                ports = instance().ports(progress=logs.progress)
-            except SETTINGS_ERRORS as error:
-                raise settings_error(error) from None
-            result = run_function(spec.name, request, ports)
-    except Exception as error:
-        failure = failure_of(error)
-        if failure is None:
-            raise
-        print(f"flywheel: {failure.message}", file=sys.stderr)
-        return failure.exit_code
+            return run_function(spec.name, request, _ports(logs.progress))
+
+    result = _guarded(run_once)
+    if isinstance(result, Failure):
+        return result.exit_code
     if args.json:
         json.dump(result.as_json(), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
@@ -196,27 +194,44 @@ def _report(args: argparse.Namespace) -> int:
     from flywheel.services.report import build_report
     from flywheel.services.report.request import report_as_of
 
-    try:
-        try:
-            ports = instance().ports(progress=lambda message: print(f"[report] {message}", file=sys.stderr))
-        except SETTINGS_ERRORS as error:
-            raise settings_error(error) from None
+    def build() -> dict[str, Any]:
+        ports = _ports(lambda message: print(f"[report] {message}", file=sys.stderr))
         report = build_report(ports, report_as_of(args.as_of, ports), args.owner)
         if args.out is not None:
             from flywheel.report_page import write_report
 
             page = write_report(report, Path(args.out))
             print(f"report as of {report['as_of']}: {page}", file=sys.stderr)
+        return report
+
+    report = _guarded(build)
+    if isinstance(report, Failure):
+        return report.exit_code
+    if args.json:
+        json.dump(report, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    return 0
+
+
+def _guarded(action: Callable[[], T]) -> T | Failure:
+    """What `action` returns; a failure the caller is told about (a FlywheelError, a ValidationError) is printed
+    as `flywheel: message` and returned, for its exit code; any other error (a bug) propagates."""
+    try:
+        return action()
     except Exception as error:
         failure = failure_of(error)
         if failure is None:
             raise
         print(f"flywheel: {failure.message}", file=sys.stderr)
-        return failure.exit_code
-    if args.json:
-        json.dump(report, sys.stdout, ensure_ascii=False)
-        sys.stdout.write("\n")
-    return 0
+        return failure
+
+
+def _ports(progress: ProgressFn) -> Ports:
+    """The instance's ports; a setting the environment gave that does not parse is a ConfigurationError."""
+    try:
+        return instance().ports(progress=progress)
+    except SETTINGS_ERRORS as error:
+        raise settings_error(error) from None
 
 
 def _config(*, markdown: bool) -> int:

@@ -20,7 +20,7 @@ from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.mailers import OutboxMailer
 from flywheel.adapters.sqlite import SqliteStateStore
 from flywheel.clock import FixedClock
-from flywheel.config import MailRules, Settings
+from flywheel.config import Settings
 from flywheel.domain.models import CrmRecord
 from flywheel.mail.consent import ConsentPolicy, may_email
 from flywheel.ports import AssociationTarget
@@ -28,6 +28,7 @@ from flywheel.services import cart_watch
 from flywheel.services.context import Ports
 from flywheel.services.effects import OWNER_ALERT_TEMPLATE
 from flywheel.services.mapping import contact_properties, parse_instant, parse_number, to_contact
+from tests.fakes import mail_settings
 
 pytestmark = pytest.mark.sandbox
 
@@ -97,12 +98,7 @@ class Portal:
 def portal(sandbox_factory: Callable[..., Any], now: datetime, tmp_path: Path) -> Portal:
     server = sandbox_factory(companies=COMPANIES, seed=5)
     crm = HubSpotCrm(api_base=server.url, access_token=server.token, rate_limit_per_10s=100_000)
-    settings = Settings(
-        mail=MailRules(
-            unsubscribe_secret="integration-unsubscribe-secret-0123456789",
-            unsubscribe_url="https://flywheel.example.it/unsubscribe",
-        )
-    )
+    settings = mail_settings()
     clock = FixedClock(now)
     ports = Ports(
         crm=crm,

@@ -22,13 +22,13 @@ from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.mailers import OutboxMailer
 from flywheel.adapters.sqlite import SqliteStateStore
 from flywheel.clock import FixedClock
-from flywheel.config import MailRules, Settings
 from flywheel.domain.models import CrmRecord
 from flywheel.mail.consent import ConsentPolicy, may_email
 from flywheel.ports import AssociationTarget
 from flywheel.services import cashback, sirank
 from flywheel.services.context import Ports
 from flywheel.services.mapping import contact_properties, parse_date, parse_instant, parse_number, to_contact
+from tests.fakes import mail_settings
 
 pytestmark = [pytest.mark.sandbox]
 
@@ -39,12 +39,7 @@ COMPANIES = 150
 class Month:
     def __init__(self, server: Any, state: Any, work: Path, first: date) -> None:
         self.server = server
-        self.settings = Settings(
-            mail=MailRules(
-                unsubscribe_secret="sandbox-unsubscribe-secret-32-characters",
-                unsubscribe_url="https://flywheel.example.it/unsubscribe",
-            )
-        )
+        self.settings = mail_settings()
         self.contract = self.settings.portal
         self.crm = HubSpotCrm(api_base=server.url, access_token=server.token, rate_limit_per_10s=100_000)
         self.clock = FixedClock.on(first, at=time(9, 30))

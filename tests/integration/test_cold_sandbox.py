@@ -22,7 +22,7 @@ from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.sqlite import SqliteStateStore
 from flywheel.clock import FixedClock
 from flywheel.config import Settings
-from flywheel.domain.calendar import is_business_day
+from flywheel.domain.calendar import ITALIAN
 from flywheel.domain.models import CrmRecord
 from flywheel.domain.segments import after_second_reminder, in_recontact_window, months_before, second_reminder_on
 from flywheel.ports import AssociationTarget
@@ -164,7 +164,7 @@ def portal(sandbox_factory: Callable[..., Any], now: datetime, monkeypatch: pyte
     crm = HubSpotCrm(api_base=server.url, access_token=server.token, rate_limit_per_10s=100_000)
     # Wake Up deals are created on Italian business days only: the tests' day is the first one from `today`
     working = now
-    while not is_business_day(working.date()):
+    while not ITALIAN.is_business_day(working.date()):
         working += timedelta(days=1)
     server.store.clock.pin(working)
     return Portal(server, crm, Settings(), working)
@@ -186,7 +186,7 @@ def test_the_dry_run_proposes_todays_share_of_exactly_the_companies_the_rules_de
     assert len(expected) > 30  # the generated portal has a cold share in the tens of percent
     assert {a.company_id for a in everything.actions if a.type == "create_deal"} == expected
     proposed = [a.company_id for a in paced.actions if a.type == "create_deal"]
-    today = 40 if is_business_day(portal.today) else 0
+    today = 40 if ITALIAN.is_business_day(portal.today) else 0
     assert sorted(proposed) == sorted(queue_order(portal, expected, last_order)[:today])
     assert paced.summary["backlog"] == len(expected) - len(proposed)
     assert len(portal.deals()) == deals_before
@@ -357,7 +357,9 @@ def test_a_silent_owner_gets_a_second_reminder_then_reactivation_emails_go_ten_d
         {"hs_timestamp": clock.now().isoformat(), "hs_call_title": "Sentito il cliente", "hs_call_status": "COMPLETED"},
         [AssociationTarget("companies", quiet[0])],
     )
-    second_on = second_reminder_on(portal.today, portal.settings.cold)
+    second_on = second_reminder_on(
+        portal.today, portal.settings.cold, calendar=portal.settings.calendar.business_calendar()
+    )
     clock.set(portal.now + timedelta(days=(second_on - portal.today).days))
     reminded = cold.run(cold.Request(), ports)
     reminders = [a for a in reminded.actions if a.type == "create_task" and ":recontact2:" in (a.key or "")]
@@ -411,7 +413,7 @@ def test_the_queue_drains_40_a_business_day_and_no_company_gets_two_deals(crowde
     clock = ports.clock
     assert isinstance(clock, FixedClock)
     day = crowded.today
-    while not is_business_day(day):  # the first run on a working morning
+    while not ITALIAN.is_business_day(day):  # the first run on a working morning
         day += timedelta(days=1)
 
     created_per_day: list[int] = []
@@ -421,7 +423,7 @@ def test_the_queue_drains_40_a_business_day_and_no_company_gets_two_deals(crowde
         clock.set(at)
         crowded.server.store.clock.pin(at)
         result = cold.run(cold.Request(), ports)
-        assert result.summary["deals_created"] <= (40 if is_business_day(day) else 0)
+        assert result.summary["deals_created"] <= (40 if ITALIAN.is_business_day(day) else 0)
         created_per_day.append(result.summary["deals_created"])
         backlog = result.summary["backlog"]
         day += timedelta(days=1)
@@ -469,7 +471,7 @@ def test_1485_cold_companies_get_40_deals_a_business_day_and_the_backlog_clears_
     clock = ports.clock
     assert isinstance(clock, FixedClock)
     first_day = portal.today
-    while not is_business_day(first_day):
+    while not ITALIAN.is_business_day(first_day):
         first_day += timedelta(days=1)
 
     results = []
@@ -485,8 +487,8 @@ def test_1485_cold_companies_get_40_deals_a_business_day_and_the_backlog_clears_
     assert (first["deals_created"], first["backlog"], first["backlog_business_days"]) == (40, 1445, 37)
     most_recent = sorted(last_order, key=lambda c: (-last_order[c].toordinal(), len(c), c))[:40]
     assert sorted(a.company_id for a in results[0].actions if a.type == "create_deal") == sorted(most_recent)
-    business_days = [r for r in results if is_business_day(r.as_of)]
+    business_days = [r for r in results if ITALIAN.is_business_day(r.as_of)]
     assert len(business_days) == 38 and results[-1].as_of.isoformat() == first["backlog_cleared_by"]
-    assert all(r.summary["deals_created"] == 0 for r in results if not is_business_day(r.as_of))
+    assert all(r.summary["deals_created"] == 0 for r in results if not ITALIAN.is_business_day(r.as_of))
     companies = wakeup_companies(portal)
     assert len(companies) == len(set(companies)) == 1485

@@ -14,22 +14,16 @@ from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.mailers import OutboxMailer
 from flywheel.adapters.sqlite import SqliteStateStore
 from flywheel.clock import FixedClock
-from flywheel.config import MailRules, NurtureRules, Settings
 from flywheel.domain.models import Action, CreateTask
 from flywheel.ports import AssociationTarget, RecordRefusal
 from flywheel.services import nurture
 from flywheel.services.context import Ports
 from flywheel.services.effects import EffectExecutor
+from tests.fakes import mail_settings, nurture_rules
 
 pytestmark = pytest.mark.sandbox
 
-SETTINGS = Settings(
-    nurture=NurtureRules(coupon_secret="sandbox-coupon-secret-32-characters-long"),
-    mail=MailRules(
-        unsubscribe_secret="sandbox-unsubscribe-secret-32-characters",
-        unsubscribe_url="https://flywheel.example.it/unsubscribe",
-    ),
-)
+SETTINGS = mail_settings(nurture=nurture_rules())
 
 
 def crm_for(server: Any) -> HubSpotCrm:

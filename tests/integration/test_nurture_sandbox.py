@@ -19,13 +19,13 @@ import pytest
 from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.mailers import OutboxMailer
 from flywheel.clock import FixedClock
-from flywheel.config import MailRules, NurtureRules, Settings
 from flywheel.domain.models import CrmRecord
 from flywheel.mail.consent import ConsentPolicy, may_email
 from flywheel.ports import AssociationTarget
 from flywheel.services import nurture
 from flywheel.services.context import Ports
 from flywheel.services.mapping import contact_properties, parse_date, to_contact
+from tests.fakes import mail_settings, nurture_rules
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.firestore]
 
@@ -44,13 +44,7 @@ class PlacedOrder:
 
 class Simulation:
     def __init__(self, server: Any, state: Any, outbox: Path) -> None:
-        self.settings = Settings(
-            nurture=NurtureRules(coupon_secret="sandbox-coupon-secret-32-characters-long"),
-            mail=MailRules(
-                unsubscribe_secret="sandbox-unsubscribe-secret-32-characters",
-                unsubscribe_url="https://flywheel.example.it/unsubscribe",
-            ),
-        )
+        self.settings = mail_settings(nurture=nurture_rules())
         self.contract = self.settings.portal
         self.crm = HubSpotCrm(api_base=server.url, access_token=server.token, rate_limit_per_10s=100_000)
         self.clock = FixedClock.on(START)

@@ -22,13 +22,18 @@ def imports_of(path: Path, *, top_level_only: bool = False) -> set[str]:
 
 
 def modules(folder: str) -> list[Path]:
-    return sorted((PACKAGE / folder).glob("*.py"))
+    """Every module under `folder`, subpackages included (services/cold/, services/nurture/, ...)."""
+    return sorted((PACKAGE / folder).rglob("*.py"))
+
+
+def module_id(path: Path) -> str:
+    return str(path.relative_to(PACKAGE))
 
 
 IO_MODULES = ("os", "sqlite3", "socket", "urllib", "http", "requests", "hubspot", "google", "boto3", "time")
 
 
-@pytest.mark.parametrize("path", modules("domain"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", modules("domain"), ids=module_id)
 def test_the_domain_is_pure(path: Path) -> None:
     found = imports_of(path)
 
@@ -37,7 +42,7 @@ def test_the_domain_is_pure(path: Path) -> None:
     assert not {name for name in found if name.split(".")[0] in IO_MODULES}
 
 
-@pytest.mark.parametrize("path", modules("services"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", modules("services"), ids=module_id)
 def test_services_see_ports_never_adapters(path: Path) -> None:
     assert not {name for name in imports_of(path) if name.startswith(("flywheel.adapters", "flywheel.bootstrap"))}
 

@@ -9,11 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flywheel.domain.calendar import (
+    ITALIAN,
     BusinessCalendar,
     InvalidClosingDay,
-    add_business_days,
-    business_days_between,
-    is_business_day,
     italian_holidays,
 )
 
@@ -40,68 +38,70 @@ def test_the_national_holidays_of_2026_include_san_francesco_again() -> None:
 
 def test_4_october_2027_a_monday_is_not_a_business_day() -> None:
     assert date(2027, 10, 4).weekday() == 0
-    assert not is_business_day(date(2027, 10, 4))
-    assert add_business_days(date(2027, 10, 1), 1) == date(2027, 10, 5)  # Friday -> Tuesday
+    assert not ITALIAN.is_business_day(date(2027, 10, 4))
+    assert ITALIAN.add_business_days(date(2027, 10, 1), 1) == date(2027, 10, 5)  # Friday -> Tuesday
 
 
 def test_weekends_holidays_and_easter_monday_are_not_business_days() -> None:
-    assert not is_business_day(date(2026, 11, 28))  # Saturday
-    assert not is_business_day(date(2026, 11, 29))  # Sunday
-    assert not is_business_day(date(2026, 4, 6))  # Easter Monday
-    assert not is_business_day(date(2026, 6, 2))  # Tuesday, Festa della Repubblica
-    assert is_business_day(date(2026, 4, 7))  # Easter Tuesday is a working day
-    assert is_business_day(date(2026, 11, 30))  # Monday
+    assert not ITALIAN.is_business_day(date(2026, 11, 28))  # Saturday
+    assert not ITALIAN.is_business_day(date(2026, 11, 29))  # Sunday
+    assert not ITALIAN.is_business_day(date(2026, 4, 6))  # Easter Monday
+    assert not ITALIAN.is_business_day(date(2026, 6, 2))  # Tuesday, Festa della Repubblica
+    assert ITALIAN.is_business_day(date(2026, 4, 7))  # Easter Tuesday is a working day
+    assert ITALIAN.is_business_day(date(2026, 11, 30))  # Monday
 
 
 def test_three_business_days_from_a_friday_land_on_wednesday() -> None:
-    assert add_business_days(date(2026, 11, 27), 3) == date(2026, 12, 2)
+    assert ITALIAN.add_business_days(date(2026, 11, 27), 3) == date(2026, 12, 2)
 
 
 def test_three_business_days_skip_christmas_santo_stefano_and_the_weekend() -> None:
     # Wednesday 23 Dec 2026: Thu 24 (1), Fri 25 and Sat 26 holidays, Sun 27, Mon 28 (2), Tue 29 (3)
-    assert add_business_days(date(2026, 12, 23), 3) == date(2026, 12, 29)
+    assert ITALIAN.add_business_days(date(2026, 12, 23), 3) == date(2026, 12, 29)
 
 
 def test_three_business_days_skip_easter_monday() -> None:
     # Thursday 2 April 2026: Fri 3 (1), weekend, Mon 6 Easter Monday, Tue 7 (2), Wed 8 (3)
-    assert add_business_days(date(2026, 4, 2), 3) == date(2026, 4, 8)
+    assert ITALIAN.add_business_days(date(2026, 4, 2), 3) == date(2026, 4, 8)
 
 
 def test_three_business_days_cross_new_year_and_epiphany() -> None:
     # Wed 31 Dec 2025: Thu 1 Jan holiday, Fri 2 (1), weekend, Mon 5 (2), Tue 6 Epiphany, Wed 7 (3)
-    assert add_business_days(date(2025, 12, 31), 3) == date(2026, 1, 7)
+    assert ITALIAN.add_business_days(date(2025, 12, 31), 3) == date(2026, 1, 7)
 
 
 def test_zero_business_days_from_a_holiday_is_the_next_working_day() -> None:
-    assert add_business_days(date(2026, 8, 15), 0) == date(2026, 8, 17)
-    assert add_business_days(date(2026, 8, 14), 0) == date(2026, 8, 14)
+    assert ITALIAN.add_business_days(date(2026, 8, 15), 0) == date(2026, 8, 17)
+    assert ITALIAN.add_business_days(date(2026, 8, 14), 0) == date(2026, 8, 14)
 
 
 def test_a_negative_count_is_refused() -> None:
     with pytest.raises(ValueError):
-        add_business_days(date(2026, 1, 2), -1)
+        ITALIAN.add_business_days(date(2026, 1, 2), -1)
 
 
 @given(days, st.integers(min_value=1, max_value=30))
 def test_adding_business_days_lands_on_a_business_day_exactly_that_many_steps_away(start: date, n: int) -> None:
-    end = add_business_days(start, n)
-    assert is_business_day(end)
+    end = ITALIAN.add_business_days(start, n)
+    assert ITALIAN.is_business_day(end)
     assert end > start
-    assert business_days_between(start, end) == n
+    assert ITALIAN.business_days_between(start, end) == n
     # at most one business day per calendar day, and never more than two weeks of holidays in a row
     assert n <= (end - start).days <= n * 7
 
 
 @given(days, st.integers(min_value=1, max_value=10), st.integers(min_value=1, max_value=10))
 def test_business_days_compose(start: date, first: int, second: int) -> None:
-    assert add_business_days(add_business_days(start, first), second) == add_business_days(start, first + second)
+    assert ITALIAN.add_business_days(ITALIAN.add_business_days(start, first), second) == ITALIAN.add_business_days(
+        start, first + second
+    )
 
 
 @given(days)
 def test_the_day_before_the_result_of_one_step_is_never_a_later_business_day(start: date) -> None:
-    end = add_business_days(start, 1)
+    end = ITALIAN.add_business_days(start, 1)
     between = [start + timedelta(days=i) for i in range(1, (end - start).days)]
-    assert not any(is_business_day(day) for day in between)
+    assert not any(ITALIAN.is_business_day(day) for day in between)
 
 
 # --- the company's closing days --------------------------------------------------------------------------------
@@ -126,7 +126,7 @@ def test_the_three_ways_of_writing_a_closing_day() -> None:
     assert company.is_closing_day(date(2026, 8, 10)) and company.is_closing_day(date(2026, 8, 21))  # ends included
     assert not company.is_closing_day(date(2026, 8, 9)) and not company.is_closing_day(date(2026, 8, 22))
     assert company.is_closing_day(date(2031, 8, 14))  # every year
-    assert is_business_day(date(2026, 12, 24)) and not is_business_day(date(2026, 12, 24), company)
+    assert ITALIAN.is_business_day(date(2026, 12, 24)) and not company.is_business_day(date(2026, 12, 24))
 
 
 @pytest.mark.parametrize(
@@ -174,11 +174,11 @@ def test_a_closing_range_across_a_month_or_year_end_closes_every_day_in_it(
 
     assert not any(company.is_business_day(first + timedelta(days=i)) for i in range(length + 1))
     # the first business day from inside the range is the first one after it, as the national calendar has it
-    assert company.add_business_days(first, 0) == add_business_days(last + timedelta(days=1), 0)
+    assert company.add_business_days(first, 0) == ITALIAN.add_business_days(last + timedelta(days=1), 0)
     end = company.add_business_days(start, count)
     assert company.is_business_day(end) and not first <= end <= last
     assert company.business_days_between(start, end) == count or count == 0
-    assert end >= add_business_days(start, count)  # closing days only ever push a due date later
+    assert end >= ITALIAN.add_business_days(start, count)  # closing days only ever push a due date later
 
 
 def test_the_summer_closing_over_the_end_of_a_year() -> None:
@@ -197,10 +197,10 @@ def test_a_closing_day_that_is_also_a_national_holiday_changes_nothing(
     as_date = BusinessCalendar.with_closing_days([holiday.isoformat()])
     as_yearly = BusinessCalendar.with_closing_days([f"{holiday.month:02d}-{holiday.day:02d}"])
 
-    assert as_date.add_business_days(start, count) == add_business_days(start, count)
+    assert as_date.add_business_days(start, count) == ITALIAN.add_business_days(start, count)
     if (holiday.month, holiday.day) in {(1, 1), (1, 6), (4, 25), (5, 1), (6, 2), (8, 15), (11, 1), (12, 8), (12, 25)}:
         # a fixed national holiday closed again every year: the same working days, every year
-        assert as_yearly.add_business_days(start, count) == add_business_days(start, count)
+        assert as_yearly.add_business_days(start, count) == ITALIAN.add_business_days(start, count)
 
 
 @given(days, st.integers(min_value=0, max_value=20))
@@ -211,12 +211,12 @@ def test_a_weekend_inside_a_closing_range_is_counted_once(start: date, count: in
     assert summer.business_days_between(date(2026, 8, 7), date(2026, 8, 24)) == 1
 
     end = summer.add_business_days(start, count)
-    national = add_business_days(start, count)
+    national = ITALIAN.add_business_days(start, count)
     closed_business_days = sum(
-        1 for i in range(12) if is_business_day(date(2026, 8, 10) + timedelta(days=i))
+        1 for i in range(12) if ITALIAN.is_business_day(date(2026, 8, 10) + timedelta(days=i))
     )  # 10 weekdays; the weekend inside (with 15 August, a Saturday in 2026) was never a working day
     assert closed_business_days == 10
-    assert business_days_between(start, end) - summer.business_days_between(start, end) <= closed_business_days
+    assert ITALIAN.business_days_between(start, end) - summer.business_days_between(start, end) <= closed_business_days
     assert end >= national
 
 
@@ -229,4 +229,4 @@ def test_any_company_calendar_lands_on_its_own_business_day_that_many_steps_away
     end = company.add_business_days(start, count)
     assert company.is_business_day(end)
     assert company.business_days_between(start, end) == count or count == 0
-    assert end >= add_business_days(start, count)
+    assert end >= ITALIAN.add_business_days(start, count)

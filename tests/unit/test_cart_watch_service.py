@@ -15,22 +15,18 @@ from flywheel.adapters.mailers import OutboxMailer
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
-from flywheel.config import CartRules, MailRules, Settings
+from flywheel.config import CartRules, Settings
 from flywheel.domain.models import CrmRecord, Page
 from flywheel.ports import Filter
 from flywheel.services import cart_watch
 from flywheel.services.context import Ports
 from flywheel.services.effects import OWNER_ALERT_TEMPLATE
+from tests.fakes import mail_settings
 
 AS_OF = date(2026, 11, 30)  # a Monday
 ROME = ZoneInfo("Europe/Rome")
 HOUR = timedelta(hours=1)
-SETTINGS = Settings(
-    mail=MailRules(
-        unsubscribe_secret="unit-test-unsubscribe-secret-32-characters",
-        unsubscribe_url="https://flywheel.example.it/unsubscribe",
-    )
-)
+SETTINGS = mail_settings()
 
 
 class World:

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
-from flywheel.config import CashbackRules, MailRules, Settings
+from flywheel.config import CashbackRules
 from flywheel.domain import cashback as rules_of
 from flywheel.domain.models import RunResult
 from flywheel.services import cashback
 from flywheel.services.context import Ports
-from tests.fakes import Inbox
+from tests.fakes import Inbox, mail_settings
 
 ROME = ZoneInfo("Europe/Rome")
 RULES = CashbackRules()
@@ -89,12 +89,7 @@ class World:
         self.crm = MemoryCrm.with_default_schema(now=self.clock.now)
         self.inbox = Inbox()
         self.state = MemoryStateStore()
-        self.settings = Settings(
-            mail=MailRules(
-                unsubscribe_secret="unit-test-unsubscribe-secret-32-characters",
-                unsubscribe_url="https://flywheel.example.it/unsubscribe",
-            )
-        )
+        self.settings = mail_settings()
         self.ports = Ports(crm=self.crm, state=self.state, mailer=self.inbox, clock=self.clock, settings=self.settings)
 
     @property

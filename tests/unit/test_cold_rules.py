@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flywheel.config import ColdRules, NurtureRules, SirankRules
-from flywheel.domain.calendar import add_business_days, business_days_between, is_business_day
+from flywheel.domain.calendar import ITALIAN
 from flywheel.domain.italian import euro
 from flywheel.domain.models import Company, Contact
 from flywheel.domain.nurture import is_enrollable
@@ -270,20 +270,22 @@ def test_the_90_day_cooldown_since_the_last_recontact_task(days_since_task: int)
 
 @given(any_day)
 def test_the_recontact_task_falls_due_three_italian_business_days_later_at_nine(as_of: date) -> None:
-    action = recontact_task_action(high_value(200, as_of=as_of), as_of, RULES, owner_id="7", timezone="Europe/Rome")
+    action = recontact_task_action(
+        high_value(200, as_of=as_of), as_of, RULES, owner_id="7", timezone="Europe/Rome", calendar=ITALIAN
+    )
     assert action.due is not None
     due_day = action.due.date()
-    assert is_business_day(due_day)
+    assert ITALIAN.is_business_day(due_day)
     business = [as_of + timedelta(days=i) for i in range(1, (due_day - as_of).days + 1)]
-    assert sum(is_business_day(d) for d in business) == 3
+    assert sum(ITALIAN.is_business_day(d) for d in business) == 3
     assert (action.due.hour, action.due.minute) == (9, 0)
     assert action.owner_id == "7" and action.key == f"cold_segment:101:recontact:{as_of - timedelta(days=200)}"
 
 
 @given(any_day)
 def test_task_2_comes_5_business_days_after_task_1_and_the_email_check_10_days_after(task_on: date) -> None:
-    reminder = second_reminder_on(task_on, RULES)
-    assert business_days_between(task_on, reminder) == 5 and is_business_day(reminder)
+    reminder = second_reminder_on(task_on, RULES, calendar=ITALIAN)
+    assert ITALIAN.business_days_between(task_on, reminder) == 5 and ITALIAN.is_business_day(reminder)
     assert reactivation_on(task_on, RULES) == task_on + timedelta(days=10)
     email_on = after_second_reminder(task_on, reminder, RULES)
     assert email_on == max(task_on + timedelta(days=10), reminder + timedelta(days=1))
@@ -292,7 +294,7 @@ def test_task_2_comes_5_business_days_after_task_1_and_the_email_check_10_days_a
 
 def test_around_christmas_5_business_days_pass_the_tenth_day_and_the_email_waits_a_day_for_task_2() -> None:
     task_on = date(2026, 12, 24)  # Thursday; 25-26 December and 1 January are holidays, with two weekends
-    reminder = second_reminder_on(task_on, RULES)
+    reminder = second_reminder_on(task_on, RULES, calendar=ITALIAN)
     assert reminder == date(2027, 1, 4)  # 28, 29, 30, 31 December and 4 January
     assert reactivation_on(task_on, RULES) == date(2027, 1, 3)
     assert after_second_reminder(task_on, reminder, RULES) == date(2027, 1, 5)
@@ -301,7 +303,14 @@ def test_around_christmas_5_business_days_pass_the_tenth_day_and_the_email_waits
 def test_the_second_reminder_is_an_italian_task_for_the_owner() -> None:
     spell = AS_OF - timedelta(days=200)
     action = second_reminder_task_action(
-        high_value(205), spell, AS_OF + timedelta(days=5), AS_OF, RULES, owner_id="7", timezone="Europe/Rome"
+        high_value(205),
+        spell,
+        AS_OF + timedelta(days=5),
+        AS_OF,
+        RULES,
+        owner_id="7",
+        timezone="Europe/Rome",
+        calendar=ITALIAN,
     )
     assert action.subject == "Secondo promemoria: ricontattare Rossi Informatica S.r.l."
     assert action.key == f"cold_segment:101:recontact2:{spell}"
@@ -350,7 +359,9 @@ def test_the_appointment_task_is_due_at_the_appointment_with_kind_and_notes_in_i
         appointment_kind="teams_call",
         notes="Interessati ai notebook per la scuola",
     )
-    action = appointment_task_action(deal, "Rossi Informatica", AS_OF, owner_id="7", timezone="Europe/Rome")
+    action = appointment_task_action(
+        deal, "Rossi Informatica", AS_OF, owner_id="7", timezone="Europe/Rome", calendar=ITALIAN
+    )
     assert action.due == at and action.owner_id == "7" and action.deal_id == "5001"
     assert action.subject == "Chiamata Teams con Rossi Informatica - 03/12/2026 alle 15:30"
     assert action.body is not None and "Interessati ai notebook per la scuola" in action.body
@@ -399,7 +410,9 @@ def test_the_queue_takes_the_highest_value_first_then_the_most_recent_last_order
         queued("3", 500.0, 200),
         queued("4", 7000.0, 300),
     ]
-    queue = pace_wakeup_queue(candidates, AS_OF, RULES.model_copy(update={"daily_new_deals": 3}), created_today=0)
+    queue = pace_wakeup_queue(
+        candidates, AS_OF, RULES.model_copy(update={"daily_new_deals": 3}), created_today=0, calendar=ITALIAN
+    )
     assert [c.id for c in queue.today] == ["2", "4", "3"]
     assert queue.backlog == 1
 
@@ -409,20 +422,20 @@ def test_at_most_the_daily_pace_on_a_business_day_and_none_on_other_days(
     waiting: int, created_today: int, as_of: date
 ) -> None:
     candidates = [queued(str(i), float(i % 7), 200 + i % 50, as_of) for i in range(waiting)]
-    queue = pace_wakeup_queue(candidates, as_of, RULES, created_today=created_today)
-    allowance = max(40 - created_today, 0) if is_business_day(as_of) else 0
+    queue = pace_wakeup_queue(candidates, as_of, RULES, created_today=created_today, calendar=ITALIAN)
+    allowance = max(40 - created_today, 0) if ITALIAN.is_business_day(as_of) else 0
     assert len(queue.today) == min(waiting, allowance)
     assert queue.backlog == waiting - len(queue.today)
     assert queue.backlog_business_days == -(-queue.backlog // 40)
     if queue.backlog:
-        assert queue.backlog_cleared_by == add_business_days(as_of, queue.backlog_business_days or 0)
+        assert queue.backlog_cleared_by == ITALIAN.add_business_days(as_of, queue.backlog_business_days or 0)
     else:
         assert queue.backlog_cleared_by == as_of
 
 
 def test_1485_cold_companies_take_38_business_days_after_the_first_40() -> None:
     candidates = [queued(str(i), float(i), 300) for i in range(1485)]
-    queue = pace_wakeup_queue(candidates, AS_OF, RULES, created_today=0)
+    queue = pace_wakeup_queue(candidates, AS_OF, RULES, created_today=0, calendar=ITALIAN)
     assert len(queue.today) == 40 and queue.backlog == 1445 and queue.backlog_business_days == 37
     assert [c.id for c in queue.today][:2] == ["1484", "1483"]
 

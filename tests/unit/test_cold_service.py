@@ -14,7 +14,7 @@ from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
 from flywheel.config import Settings
-from flywheel.domain.calendar import add_business_days, is_business_day
+from flywheel.domain.calendar import ITALIAN
 from flywheel.domain.models import CrmRecord
 from flywheel.domain.segments import months_before
 from flywheel.services import cold
@@ -332,7 +332,7 @@ def test_a_high_value_company_gone_quiet_gets_one_owner_task_due_in_three_busine
     world.run()
 
     [task] = world.tasks(company_id)
-    due = datetime.combine(add_business_days(AS_OF, 3), time(9, 0), ROME)
+    due = datetime.combine(ITALIAN.add_business_days(AS_OF, 3), time(9, 0), ROME)
     assert task.properties["hs_timestamp"] == due.isoformat()
     assert task.properties["hubspot_owner_id"] == owner
     assert world.wakeup_deals(company_id) == []  # 150 days is not cold yet
@@ -445,7 +445,7 @@ def subjects(world: World, company_id: str) -> list[str]:
 
 def test_a_silent_owner_gets_task_2_five_business_days_after_task_1_then_the_email_on_day_10(world: World) -> None:
     company_id = world.quiet_company(130, sirank="9000")
-    second_on = add_business_days(AS_OF, 5)
+    second_on = ITALIAN.add_business_days(AS_OF, 5)
     world.run()
     while world.today < second_on - timedelta(days=1):
         world.advance(days=1)
@@ -473,7 +473,7 @@ def test_a_silent_owner_gets_task_2_five_business_days_after_task_1_then_the_ema
 def test_activity_after_task_2_still_stops_the_email(world: World) -> None:
     company_id = world.quiet_company(130, sirank="9000")
     world.run()
-    world.advance(days=(add_business_days(AS_OF, 5) - AS_OF).days)
+    world.advance(days=(ITALIAN.add_business_days(AS_OF, 5) - AS_OF).days)
     world.run()
     world.advance(days=1)
     world.crm.add("calls", {"hs_timestamp": world.clock.now().astimezone(UTC).isoformat()}, {"companies": [company_id]})
@@ -523,7 +523,7 @@ def test_no_wakeup_deal_is_created_on_a_weekend_or_a_holiday(world: World, day: 
 
     result = world.run()
 
-    assert not is_business_day(day)
+    assert not ITALIAN.is_business_day(day)
     assert world.wakeup_deals() == [] and result.summary["backlog"] == 3
     assert all(world.crm.get("companies", c).properties["wakeup_eligible"] == "true" for c in ids)
 

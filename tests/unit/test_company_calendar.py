@@ -16,7 +16,7 @@ from flywheel.adapters.mailers import OutboxMailer
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
-from flywheel.config import CalendarRules, CartRules, ColdRules, MailRules, Settings
+from flywheel.config import CalendarRules, CartRules, ColdRules, Settings
 from flywheel.domain import carts
 from flywheel.domain.calendar import ITALIAN, BusinessCalendar
 from flywheel.domain.carts import Cart
@@ -25,6 +25,7 @@ from flywheel.domain.segments import QueuedCompany, pace_wakeup_queue, recontact
 from flywheel.runner import SETTINGS_ERRORS, settings_error
 from flywheel.services import cart_watch, cold
 from flywheel.services.context import Ports
+from tests.fakes import mail_settings
 
 ROME = ZoneInfo("Europe/Rome")
 SAN_FRANCESCO_2027 = date(2027, 10, 4)
@@ -52,7 +53,12 @@ def test_4_october_2027_is_a_monday_and_a_national_holiday() -> None:
 def test_a_recontact_task_set_on_30_september_2027_skips_4_october() -> None:
     # Thu 30 Sep: Fri 1 Oct (1), weekend, Mon 4 San Francesco, Tue 5 (2), Wed 6 (3)
     task = recontact_task_action(
-        quiet_company(THURSDAY_BEFORE), THURSDAY_BEFORE, ColdRules(), owner_id="7", timezone="Europe/Rome"
+        quiet_company(THURSDAY_BEFORE),
+        THURSDAY_BEFORE,
+        ColdRules(),
+        owner_id="7",
+        timezone="Europe/Rome",
+        calendar=ITALIAN,
     )
     assert task.due == nine(date(2027, 10, 6))
 
@@ -69,8 +75,8 @@ def test_a_recontact_task_set_on_30_september_2027_skips_the_company_bridge_too(
     )
     assert task.due == nine(date(2027, 10, 7))
     # and task 2 comes 5 business days after task 1: Fri 1, Wed 6, Thu 7, Fri 8, Mon 11
-    assert second_reminder_on(THURSDAY_BEFORE, ColdRules(), BRIDGE) == date(2027, 10, 11)
-    assert second_reminder_on(THURSDAY_BEFORE, ColdRules()) == date(2027, 10, 8)
+    assert second_reminder_on(THURSDAY_BEFORE, ColdRules(), calendar=BRIDGE) == date(2027, 10, 11)
+    assert second_reminder_on(THURSDAY_BEFORE, ColdRules(), calendar=ITALIAN) == date(2027, 10, 8)
 
 
 def big_cart(instant: datetime) -> Cart:
@@ -121,9 +127,8 @@ def test_the_wake_up_pace_creates_no_deal_on_a_closing_day_and_the_backlog_clear
     # 40 today, 60 left: two more business days, Mon 4 (holiday) and Tue 5..Fri 8 (closed) skipped
     assert len(friday.today) == 40 and friday.backlog_business_days == 2
     assert friday.backlog_cleared_by == date(2027, 10, 12)
-    assert pace_wakeup_queue(queued, FRIDAY_BEFORE, ColdRules(), created_today=0).backlog_cleared_by == date(
-        2027, 10, 6
-    )
+    national = pace_wakeup_queue(queued, FRIDAY_BEFORE, ColdRules(), created_today=0, calendar=ITALIAN)
+    assert national.backlog_cleared_by == date(2027, 10, 6)
 
 
 # --- configuration ---------------------------------------------------------------------------------------------
@@ -172,16 +177,11 @@ def test_a_bad_closing_day_is_a_configuration_error_naming_the_variable(
 
 # --- through the services: the settings reach the due dates ----------------------------------------------------
 
-UNSUBSCRIBE = MailRules(
-    unsubscribe_secret="unit-test-unsubscribe-secret-0123456789abcdef",
-    unsubscribe_url="https://flywheel.example.it/unsubscribe",
-)
-
 
 def ports_on(day: date, at: time, closing_days: list[str], tmp_path: Path) -> tuple[Ports, MemoryCrm]:
     clock = FixedClock.on(day, at=at)
     crm = MemoryCrm.with_default_schema(now=clock.now)
-    settings = Settings(mail=UNSUBSCRIBE, calendar=CalendarRules(closing_days=closing_days))
+    settings = mail_settings(calendar=CalendarRules(closing_days=closing_days))
     ports = Ports(
         crm=crm, state=MemoryStateStore(), mailer=OutboxMailer(tmp_path / "outbox"), clock=clock, settings=settings
     )

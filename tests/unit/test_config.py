@@ -14,10 +14,10 @@ from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.bootstrap import ConfigurationError, build_mailer, build_state_store
 from flywheel.clock import FixedClock
-from flywheel.config import MailRules, NurtureRules, Settings, reference, require_coupon_secret
+from flywheel.config import NurtureRules, Settings, reference, require_coupon_secret
 from flywheel.services import nurture
 from flywheel.services.context import Ports
-from tests.fakes import Inbox
+from tests.fakes import Inbox, mail_settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -90,11 +90,8 @@ GOOD_SECRET = "k3Jv9QeZ-7tWmY2pLxR4uN8sHcA1dFgB"  # 32 characters
 START = date(2026, 3, 2)
 
 
-MAIL = MailRules(unsubscribe_secret="x" * 32, unsubscribe_url="https://flywheel.example.it/unsubscribe")
-
-
 def with_coupon_secret(secret: str) -> Settings:
-    return Settings(nurture=NurtureRules(coupon_secret=secret), mail=MAIL)
+    return mail_settings(nurture=NurtureRules(coupon_secret=secret))
 
 
 @given(st.text(max_size=31))

@@ -13,22 +13,18 @@ from hypothesis import strategies as st
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
-from flywheel.config import ConsentRules, MailRules, NurtureRules, Settings
+from flywheel.config import ConsentRules, Settings
 from flywheel.domain.models import Contact, SendEmail
 from flywheel.mail.consent import ConsentPolicy, consent_refusal, may_email
 from flywheel.services import nurture
 from flywheel.services.context import Ports
 from flywheel.services.effects import EffectExecutor
 from sandbox.schema import LEGAL_BASIS_VALUES
-from tests.fakes import Inbox
+from tests.fakes import Inbox, mail_settings, nurture_rules
 
 DEFAULT = ConsentPolicy.from_rules(ConsentRules())
 ALLOWED = [value for value in LEGAL_BASIS_VALUES if value != "Not applicable"]
 EXISTING_CUSTOMER = "Legitimate interest – existing customer"
-MAIL = MailRules(
-    unsubscribe_secret="unit-test-unsubscribe-secret-32-characters",
-    unsubscribe_url="https://flywheel.example.it/unsubscribe",
-)
 REFUSALS = {None, "no_email", "invalid_email", "opted_out", "no_legal_basis", "legal_basis_not_allowed"}
 
 
@@ -198,7 +194,7 @@ def ports_for(crm: MemoryCrm, inbox: Inbox, settings: Settings) -> Ports:
 def test_the_executor_refuses_an_email_the_configured_allow_list_does_not_cover(tmp_path: Path) -> None:
     crm = MemoryCrm.with_default_schema()
     inbox = Inbox()
-    settings = Settings(consent=ConsentRules(allowed_legal_bases=["Freely given consent from contact"]), mail=MAIL)
+    settings = mail_settings(consent=ConsentRules(allowed_legal_bases=["Freely given consent from contact"]))
     company = crm.add_company("Rossi Informatica")
     customer = crm.add_contact(company, "mario@rossi.example.it", legal_basis=EXISTING_CUSTOMER)
     email = SendEmail(
@@ -218,9 +214,7 @@ def test_the_executor_refuses_an_email_the_configured_allow_list_does_not_cover(
 def test_nurture_writes_only_to_contacts_with_a_valid_address_and_an_allowed_legal_basis() -> None:
     crm = MemoryCrm.with_default_schema(now=FixedClock.on(START).now)
     inbox = Inbox()
-    settings = Settings(
-        nurture=NurtureRules(recipients="all", coupon_secret="unit-test-coupon-secret-32-characters"), mail=MAIL
-    )
+    settings = mail_settings(nurture=nurture_rules(recipients="all"))
     last = START - timedelta(days=61)
     company = crm.add_company("Bianchi Sistemi", **{settings.portal.last_purchase_date: last.isoformat()})
     crm.add_order(company, 900.0, last)

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
-from flywheel.config import DpRules, MailRules, Settings
+from flywheel.config import DpRules
 from flywheel.domain import loyalty
 from flywheel.domain.models import RunResult
 from flywheel.services import dp_progress, sirank
 from flywheel.services.context import Ports
-from tests.fakes import Inbox
+from tests.fakes import Inbox, mail_settings
 
 ROME = ZoneInfo("Europe/Rome")
 RULES = DpRules()
@@ -91,12 +91,7 @@ class World:
         self.crm = MemoryCrm.with_default_schema(now=self.clock.now)
         self.inbox = Inbox()
         self.state = MemoryStateStore()
-        settings = Settings(
-            mail=MailRules(
-                unsubscribe_secret="unit-test-unsubscribe-secret-32-characters",
-                unsubscribe_url="https://flywheel.example.it/unsubscribe",
-            )
-        )
+        settings = mail_settings()
         self.ports = Ports(crm=self.crm, state=self.state, mailer=self.inbox, clock=self.clock, settings=settings)
 
     @property

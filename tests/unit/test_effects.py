@@ -12,11 +12,11 @@ from flywheel.adapters.mailers import OutboxMailer
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
-from flywheel.config import MailRules, Settings
 from flywheel.domain.models import Action, CreateTask, NotifyOwner, SendEmail, UpdateCompany
 from flywheel.ports import CrmError
 from flywheel.services.context import Ports
 from flywheel.services.effects import EffectExecutor
+from tests.fakes import mail_settings
 
 NOON = datetime(2026, 3, 10, 11, 0, tzinfo=UTC)
 
@@ -33,12 +33,7 @@ def ports(crm: MemoryCrm, tmp_path: Path) -> Ports:
         state=MemoryStateStore(),
         mailer=OutboxMailer(tmp_path / "outbox"),
         clock=FixedClock(NOON),
-        settings=Settings(
-            mail=MailRules(
-                unsubscribe_secret="unit-test-unsubscribe-secret-32-characters",
-                unsubscribe_url="https://flywheel.example.it/unsubscribe",
-            )
-        ),
+        settings=mail_settings(),
     )
 
 

@@ -16,20 +16,15 @@ from hypothesis import strategies as st
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
-from flywheel.config import MailRules, NurtureRules, Settings
+from flywheel.config import NurtureRules
 from flywheel.domain.models import RunResult
 from flywheel.domain.nurture import Conversion, check_coupon, convert, enrol, record_send
 from flywheel.ports import EmailMessage, MailerError, SendReceipt, SequenceRecord
 from flywheel.services import nurture
 from flywheel.services.context import Ports
+from tests.fakes import COUPON_SECRET, mail_settings, nurture_rules
 
 START = date(2026, 3, 2)
-COUPON_SECRET = "unit-test-coupon-secret-32-characters-long"
-# every email carries a signed unsubscribe link
-MAIL = MailRules(
-    unsubscribe_secret="unit-test-unsubscribe-secret-32-characters",
-    unsubscribe_url="https://flywheel.example.it/unsubscribe",
-)
 
 
 class Inbox:
@@ -74,14 +69,14 @@ class Inbox:
 
 
 class World:
-    def __init__(self, nurture_rules: NurtureRules | None = None) -> None:
+    def __init__(self, rules: NurtureRules | None = None) -> None:
         self.clock = FixedClock.on(START)
         self.crm = MemoryCrm.with_default_schema(now=self.clock.now)
         self.inbox = Inbox()
         self.state = MemoryStateStore()
-        config = Settings(nurture=NurtureRules(coupon_secret=COUPON_SECRET), mail=MAIL)
-        if nurture_rules is not None:
-            config = config.model_copy(update={"nurture": nurture_rules})
+        config = mail_settings(nurture=nurture_rules())  # every email carries a signed unsubscribe link
+        if rules is not None:
+            config = config.model_copy(update={"nurture": rules})
         self.ports = Ports(crm=self.crm, state=self.state, mailer=self.inbox, clock=self.clock, settings=config)
         self.contract = config.portal
 
@@ -515,7 +510,7 @@ def test_a_company_merged_away_in_hubspot_ends_its_sequence_without_failing_the_
 
 
 def test_with_all_recipients_every_consenting_contact_gets_each_step() -> None:
-    world = World(NurtureRules(recipients="all", coupon_secret=COUPON_SECRET))
+    world = World(nurture_rules(recipients="all"))
     company_id = world.quiet_company(61, contacts=2)
     world.crm.add_contact(company_id, "optout@example.it", opted_out=True)
     world.run()

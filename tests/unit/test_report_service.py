@@ -11,7 +11,6 @@ import pytest
 from flywheel.adapters.memory import MemoryStateStore
 from flywheel.adapters.memory_crm import MemoryCrm
 from flywheel.clock import FixedClock
-from flywheel.config import MailRules, Settings
 from flywheel.domain.models import CreateDeal, CreateTask, NotifyOwner, SendEmail, UpdateCompany
 from flywheel.errors import BadInput
 from flywheel.ports import EmailMessage, MailerError, SendReceipt, SequenceRecord
@@ -20,7 +19,7 @@ from flywheel.services.context import Ports
 from flywheel.services.effects import EffectExecutor
 from flywheel.services.report import build_report, touches
 from flywheel.services.report.build import NURTURE_KIND
-from tests.fakes import Inbox
+from tests.fakes import Inbox, mail_settings
 
 
 @pytest.fixture
@@ -35,12 +34,7 @@ def ports(crm: MemoryCrm, now: datetime) -> Ports:
         state=MemoryStateStore(),
         mailer=Inbox(),
         clock=FixedClock(now),
-        settings=Settings(
-            mail=MailRules(
-                unsubscribe_secret="unit-test-unsubscribe-secret-32-characters",
-                unsubscribe_url="https://flywheel.example.it/unsubscribe",
-            )
-        ),
+        settings=mail_settings(),
     )
 
 

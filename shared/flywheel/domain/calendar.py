@@ -13,7 +13,9 @@ Closing days (`FLYWHEEL_CALENDAR__CLOSING_DAYS`) are written three ways:
 - a day that recurs every year, `MM-DD`: `12-24`, `08-14`. `02-29` is refused: it would close the company one
   year in four, which is never what a company means.
 
-`BusinessCalendar` is a value: the rules take it as an argument, and `ITALIAN` (no closing days) is the default.
+`BusinessCalendar` is a value: the rules take it as a required argument, never a default, so that no caller can
+forget the company's closing days (`config.CalendarRules.business_calendar()`); `ITALIAN` is the national calendar
+alone (no closing days).
 """
 
 from __future__ import annotations
@@ -137,19 +139,5 @@ def _real_date(entry: str, year: str, month: str, day: str) -> date:
         raise InvalidClosingDay(f"closing day {entry!r} names no real day ({error})") from None
 
 
-# the national calendar alone: the default wherever the company's closing days are not handed in
+# the national calendar alone, without the company's closing days
 ITALIAN = BusinessCalendar()
-
-
-def is_business_day(day: date, calendar: BusinessCalendar = ITALIAN) -> bool:
-    return calendar.is_business_day(day)
-
-
-def add_business_days(start: date, count: int, calendar: BusinessCalendar = ITALIAN) -> date:
-    """The `count`-th business day after `start`; see `BusinessCalendar.add_business_days`."""
-    return calendar.add_business_days(start, count)
-
-
-def business_days_between(start: date, end: date, calendar: BusinessCalendar = ITALIAN) -> int:
-    """Business days in (start, end]; see `BusinessCalendar.business_days_between`."""
-    return calendar.business_days_between(start, end)

@@ -16,7 +16,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from flywheel.config import CartRules
-from flywheel.domain.calendar import ITALIAN, BusinessCalendar
+from flywheel.domain.calendar import BusinessCalendar
 from flywheel.domain.italian import euro, italian_date, italian_number
 from flywheel.domain.models import Company, Contact, CreateTask, NotifyOwner, SendEmail
 
@@ -212,7 +212,7 @@ def alert_actions(
     owner_id: str,
     rules: CartRules,
     timezone: str,
-    calendar: BusinessCalendar = ITALIAN,
+    calendar: BusinessCalendar,
 ) -> list[CreateTask | NotifyOwner]:
     """The owner's task "Carrello abbandonato", due the next business day of the company's calendar, and the
     owner's alert."""

@@ -21,7 +21,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from flywheel.config import ColdRules
-from flywheel.domain.calendar import ITALIAN, BusinessCalendar
+from flywheel.domain.calendar import BusinessCalendar
 from flywheel.domain.italian import euro, italian_date, italian_number
 from flywheel.domain.models import Company, Contact, CreateDeal, CreateTask, MoveDeal, SendEmail, UpdateCompany
 from flywheel.domain.retention import days_since
@@ -200,7 +200,7 @@ def priority_value(orders: Iterable[tuple[date, float]], as_of: date, rules: Col
     return sum(amount for day, amount in orders if since < day <= as_of)
 
 
-def daily_allowance(as_of: date, rules: ColdRules, *, created_today: int, calendar: BusinessCalendar = ITALIAN) -> int:
+def daily_allowance(as_of: date, rules: ColdRules, *, created_today: int, calendar: BusinessCalendar) -> int:
     """New Wake Up deals still allowed on as_of: the daily pace on a business day of the company's calendar,
     none on others, less what earlier runs of the same day created."""
     if not calendar.is_business_day(as_of):
@@ -214,7 +214,7 @@ def pace_wakeup_queue(
     rules: ColdRules,
     *,
     created_today: int,
-    calendar: BusinessCalendar = ITALIAN,
+    calendar: BusinessCalendar,
 ) -> WakeupQueue:
     """The most valuable candidates up to today's allowance; the rest is the backlog. The queue is rebuilt from
     the portal every day, so a company that left the cold segment while waiting is simply no longer in it."""
@@ -321,7 +321,7 @@ def recontact_due(company: Company, as_of: date, rules: ColdRules, *, last_task_
     return last_task_on is None or (as_of - last_task_on).days >= rules.recontact_cooldown_days
 
 
-def second_reminder_on(task_on: date, rules: ColdRules, calendar: BusinessCalendar = ITALIAN) -> date:
+def second_reminder_on(task_on: date, rules: ColdRules, *, calendar: BusinessCalendar) -> date:
     """When the owner's silence since task 1 earns task 2: 5 business days after task 1."""
     return calendar.add_business_days(task_on, rules.recontact_second_reminder_business_days)
 
@@ -348,7 +348,7 @@ def recontact_task_action(
     *,
     owner_id: str | None,
     timezone: str,
-    calendar: BusinessCalendar = ITALIAN,
+    calendar: BusinessCalendar,
 ) -> CreateTask:
     if company.last_purchase_date is None:
         raise ValueError(f"company {company.id} has no last order")
@@ -381,7 +381,7 @@ def second_reminder_task_action(
     *,
     owner_id: str | None,
     timezone: str,
-    calendar: BusinessCalendar = ITALIAN,
+    calendar: BusinessCalendar,
 ) -> CreateTask:
     """Task 2 of the series, for the owner who logged nothing since task 1."""
     email_on = after_second_reminder(task_on, as_of, rules)
@@ -470,7 +470,7 @@ def reminder_task_action(
     *,
     assistant_id: str,
     timezone: str,
-    calendar: BusinessCalendar = ITALIAN,
+    calendar: BusinessCalendar,
 ) -> CreateTask:
     since = deal.in_stage_since or deal.created_on
     waited = (as_of - since).days if since else 0
@@ -501,7 +501,7 @@ def appointment_task_action(
     *,
     owner_id: str | None,
     timezone: str,
-    calendar: BusinessCalendar = ITALIAN,
+    calendar: BusinessCalendar,
 ) -> CreateTask:
     """A task for the company owner, due at the appointment (or the next business day when it has no date)."""
     zone = ZoneInfo(timezone)

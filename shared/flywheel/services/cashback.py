@@ -25,12 +25,11 @@ from zoneinfo import ZoneInfo
 from flywheel.domain import cashback as rules_of
 from flywheel.domain.cashback import Kind
 from flywheel.domain.italian import euro, italian_date
-from flywheel.domain.models import Action, Company, Contact, ExecutionReport, RunRequest, RunResult, SendEmail
+from flywheel.domain.models import Company, Contact, RunRequest, RunResult, SendEmail
 from flywheel.mail.templates import TEMPLATES
 from flywheel.ports import Filter
 from flywheel.services.context import Ports
-from flywheel.services.customer_mail import consenting_recipients, contact_name, money, owner_name, reached
-from flywheel.services.effects import EffectExecutor
+from flywheel.services.customer_mail import address, contact_name, money, owner_name, send_and_report
 from flywheel.services.mapping import company_properties, to_company
 from flywheel.services.orders import ORDER_PROPERTIES, as_order
 from flywheel.services.sirank.deal_index import DealIndex
@@ -95,32 +94,23 @@ class _Run:
             messages += self._nudges()
         states = self._states({m.company.id for m in messages})
         messages = self._not_yet_sent(messages, states)
-        recipients = consenting_recipients(self.ports, {m.company.id for m in messages})
         first_no_consent: dict[str, dict[str, Any]] = {}
-        for message in messages:
-            contacts = recipients.get(message.company.id, [])
-            if not contacts:
-                flag = f"{message.kind}_no_consent"
-                state = states.get(message.company.id, {})
-                if flag not in state:  # counted once per company, kind and month, however many runs find it
-                    self.summary["no_consent"] += 1
-                    first_no_consent.setdefault(message.company.id, dict(state))[flag] = self.as_of.isoformat()
-                continue
-            message.actions = [self._email(message, contact) for contact in contacts]
-        sending = [m for m in messages if m.actions]
-        actions: list[Action] = [a for m in sending for a in m.actions]
-        if self.dry_run:
-            self._count(sending)
-            self.summary["emails"] = len(actions)
-            return self._result(actions, ExecutionReport())
-
-        report = EffectExecutor(self.ports).execute(actions)
-        delivered = [m for m in sending if reached(m.actions, report)]
-        self._count(delivered)
-        self.summary["emails"] = report.total("sent") + report.total("reconciled")
-        self.summary["effects"] = report.as_dict()
-        self._record(delivered, states, first_no_consent)
-        return self._result(actions, report)
+        for message in address(self.ports, messages, self._email):
+            flag = f"{message.kind}_no_consent"
+            state = states.get(message.company.id, {})
+            if flag not in state:  # counted once per company, kind and month, however many runs find it
+                self.summary["no_consent"] += 1
+                first_no_consent.setdefault(message.company.id, dict(state))[flag] = self.as_of.isoformat()
+        return send_and_report(
+            self.ports,
+            messages,
+            function=FUNCTION,
+            as_of=self.as_of,
+            dry_run=self.dry_run,
+            summary=self.summary,
+            count=self._count,
+            record=lambda delivered: self._record(delivered, states, first_no_consent),
+        )
 
     # --- reading -----------------------------------------------------------------------------------------------
 
@@ -231,16 +221,6 @@ class _Run:
         self.summary["cashback_at_stake"] = money(at_stake)
         self.summary["nudges_sent"] = sum(1 for m in messages if m.kind == "threshold")
         self.summary["revenue_missing"] = money(missing)
-
-    def _result(self, actions: list[Action], report: ExecutionReport) -> RunResult:
-        return RunResult(
-            function=FUNCTION,
-            as_of=self.as_of,
-            dry_run=self.dry_run,
-            actions=actions,
-            summary=self.summary,
-            report=report,
-        )
 
 
 def month_to_date(ports: Ports, as_of: date) -> dict[str, Decimal]:

@@ -1,18 +1,31 @@
 """What cashback_21st and dp_progress share when they write to a customer: who receives the email (the nurture
-recipients policy behind the one consent gate), how the company's owner is named, and which companies an email
-actually reached."""
+recipients policy behind the one consent gate), how the company's owner is named, which companies an email
+actually reached, and the end of a run (send through the effect executor, count, record, the run's result)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
 from decimal import Decimal
+from typing import Any, Protocol, TypeVar
 
-from flywheel.domain.models import Company, Contact, ExecutionReport, SendEmail
+from flywheel.domain.models import Action, Company, Contact, ExecutionReport, RunResult, SendEmail
 from flywheel.mail.consent import ConsentPolicy, may_email
 from flywheel.services.context import Ports
+from flywheel.services.effects import EffectExecutor
 from flywheel.services.reads import contacts_of
 
 NO_OWNER = "il tuo referente commerciale"
+
+
+class Plan(Protocol):
+    """One company a run means to write to, and the emails it gets (one per recipient, once addressed)."""
+
+    company: Company
+    actions: list[SendEmail]
+
+
+P = TypeVar("P", bound=Plan)
 
 
 def consenting_recipients(ports: Ports, company_ids: Iterable[str]) -> dict[str, list[Contact]]:
@@ -48,3 +61,47 @@ def reached(actions: Sequence[SendEmail], report: ExecutionReport) -> bool:
 def money(value: Decimal) -> float:
     """A euro amount for a summary: two decimals."""
     return float(value.quantize(Decimal("0.01")))
+
+
+def address(ports: Ports, plans: Sequence[P], email: Callable[[P, Contact], SendEmail]) -> list[P]:
+    """Give each plan one email per contact of its company who may receive it (`consenting_recipients`); the
+    plans whose company has nobody to write to, in their order, are returned and keep no email."""
+    recipients = consenting_recipients(ports, [plan.company.id for plan in plans])
+    nobody: list[P] = []
+    for plan in plans:
+        contacts = recipients.get(plan.company.id, [])
+        if contacts:
+            plan.actions = [email(plan, contact) for contact in contacts]
+        else:
+            nobody.append(plan)
+    return nobody
+
+
+def send_and_report(
+    ports: Ports,
+    plans: Sequence[P],
+    *,
+    function: str,
+    as_of: date,
+    dry_run: bool,
+    summary: dict[str, Any],
+    count: Callable[[Sequence[P]], None],
+    record: Callable[[Sequence[P]], None],
+) -> RunResult:
+    """The end of a run: the plans' emails go through the effect executor (none on a dry run); `count` is given
+    the plans whose emails reached their company (on a dry run, those that would be sent) and `record` (never on
+    a dry run) the same; the summary gets the emails sent (and the executor's report) and becomes the result's."""
+    sending = [plan for plan in plans if plan.actions]
+    actions: list[Action] = [action for plan in sending for action in plan.actions]
+    if dry_run:
+        count(sending)
+        summary["emails"] = len(actions)
+        report = ExecutionReport()
+    else:
+        report = EffectExecutor(ports).execute(actions)
+        delivered = [plan for plan in sending if reached(plan.actions, report)]
+        count(delivered)
+        summary["emails"] = report.total("sent") + report.total("reconciled")
+        summary["effects"] = report.as_dict()
+        record(delivered)
+    return RunResult(function=function, as_of=as_of, dry_run=dry_run, actions=actions, summary=summary, report=report)

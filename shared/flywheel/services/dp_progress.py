@@ -24,13 +24,12 @@ from typing import Any
 
 from flywheel.domain import loyalty
 from flywheel.domain.italian import euro
-from flywheel.domain.models import Action, Company, Contact, ExecutionReport, RunRequest, RunResult, SendEmail
+from flywheel.domain.models import Company, Contact, RunRequest, RunResult, SendEmail
 from flywheel.domain.sirank import in_window
 from flywheel.mail.templates import TEMPLATES
 from flywheel.ports import Filter
 from flywheel.services.context import Ports
-from flywheel.services.customer_mail import consenting_recipients, contact_name, money, owner_name, reached
-from flywheel.services.effects import EffectExecutor
+from flywheel.services.customer_mail import address, contact_name, money, owner_name, send_and_report
 from flywheel.services.mapping import company_properties, to_company
 from flywheel.services.orders import ORDER_PROPERTIES, as_order
 from flywheel.services.reads import associated_records
@@ -89,28 +88,17 @@ class _Run:
         companies = self._companies()
         self._plan_progress([c for c in companies if c.change != "rise" and c.level != "gold"])
         messaging = [c for c in companies if c.template is not None]
-        recipients = consenting_recipients(self.ports, [c.company.id for c in messaging])
-        no_consent: list[_Company] = []
-        for plan in messaging:
-            contacts = recipients.get(plan.company.id, [])
-            if contacts:
-                plan.actions = [self._email(plan, contact) for contact in contacts]
-            else:
-                no_consent.append(plan)
-        sending = [c for c in messaging if c.actions]
-        actions: list[Action] = [a for c in sending for a in c.actions]
-        if self.dry_run:
-            self._count(companies, sending, no_consent)
-            self.summary["emails"] = len(actions)
-            return self._result(actions, ExecutionReport())
-
-        report = EffectExecutor(self.ports).execute(actions)
-        delivered = [c for c in sending if reached(c.actions, report)]
-        self._count(companies, delivered, no_consent)
-        self.summary["emails"] = report.total("sent") + report.total("reconciled")
-        self.summary["effects"] = report.as_dict()
-        self._record(companies, delivered, no_consent)
-        return self._result(actions, report)
+        no_consent = address(self.ports, messaging, self._email)
+        return send_and_report(
+            self.ports,
+            messaging,
+            function=FUNCTION,
+            as_of=self.as_of,
+            dry_run=self.dry_run,
+            summary=self.summary,
+            count=lambda sent: self._count(companies, sent, no_consent),
+            record=lambda delivered: self._record(companies, delivered, no_consent),
+        )
 
     # --- reading and deciding ----------------------------------------------------------------------------------
 
@@ -238,16 +226,6 @@ class _Run:
         assert plan.progress is not None
         last = plan.state.get("no_consent", {}).get(plan.progress.level)
         return loyalty.nudge_allowed(None if last is None else date.fromisoformat(last), self.as_of, self.rules)
-
-    def _result(self, actions: list[Action], report: ExecutionReport) -> RunResult:
-        return RunResult(
-            function=FUNCTION,
-            as_of=self.as_of,
-            dry_run=self.dry_run,
-            actions=actions,
-            summary=self.summary,
-            report=report,
-        )
 
 
 def revenue_12m(ports: Ports, company_ids: Sequence[str], as_of: date) -> dict[str, Decimal]:

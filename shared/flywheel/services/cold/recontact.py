@@ -142,7 +142,7 @@ def record_recontacts(ports: Ports, plan: Plan, report: ExecutionReport, as_of: 
                 str(result["id"]),
                 created_at,
                 as_of,
-                segments.second_reminder_on(as_of, rules, calendar),
+                segments.second_reminder_on(as_of, rules, calendar=calendar),
             )
         )
 
