@@ -23,7 +23,6 @@ import tomllib
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,9 @@ from infra.bundle import (
 pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
+# The functions in these processes run on the real clock (as deployed): their dry runs ask for a fixed past day,
+# which every real date after it accepts (a day a year past the real today is refused), never the test's `today`.
+DRY_RUN_DAY = "2026-11-29"
 
 CHILD = """
 import importlib.util, json, os, sys
@@ -58,7 +60,7 @@ from functions_framework import create_app
 
 bundle = sys.argv[1]
 client = create_app(target="sirank_recalc", source=os.path.join(bundle, "main.py")).test_client()
-response = client.post("/", json={"as_of": "2026-11-29", "dry_run": True})
+response = client.post("/", json={"as_of": sys.argv[2], "dry_run": True})
 print(json.dumps({
     "flywheel_file": flywheel.__file__,
     "callable": {name: callable(getattr(main, name, None)) for name in main.__all__},
@@ -81,7 +83,7 @@ def run_in_deployed_shape(bundle: Path, env: dict[str, str], cwd: Path) -> dict[
         **env,
     }
     completed = subprocess.run(
-        [sys.executable, "-S", "-c", CHILD, str(bundle)],
+        [sys.executable, "-S", "-c", CHILD, str(bundle), DRY_RUN_DAY],
         env=child_env,
         cwd=cwd,
         capture_output=True,
@@ -118,7 +120,7 @@ def test_the_bundle_imports_and_serves_a_dry_run_without_the_project_installed(
     assert result["callable"] == dict.fromkeys(entry_points(), True)
     assert result["status"] == 200, result["body"]
     body = result["body"]
-    assert (body["function"], body["as_of"], body["dry_run"]) == ("sirank_recalc", "2026-11-29", True)
+    assert (body["function"], body["as_of"], body["dry_run"]) == ("sirank_recalc", DRY_RUN_DAY, True)
     assert isinstance(body["summary"], dict)
     assert not (tmp_path / "outbox").exists() or not any((tmp_path / "outbox").iterdir())
 
@@ -403,7 +405,7 @@ def call(method: str, url: str, log: Path, **options: Any) -> requests.Response:
 
 
 def test_the_bundle_installed_from_its_requirements_alone_serves_every_entry_point(
-    installed_bundle: tuple[Bundle, Path], tmp_path: Path, today: date, sandbox_factory: Callable[..., Any]
+    installed_bundle: tuple[Bundle, Path], tmp_path: Path, sandbox_factory: Callable[..., Any]
 ) -> None:
     bundle, venv = installed_bundle
     portal = sandbox_factory(companies=5, seed=1)
@@ -432,7 +434,7 @@ def test_the_bundle_installed_from_its_requirements_alone_serves_every_entry_poi
         for name, url in urls.items():
             log = tmp_path / "logs" / f"{name}.log"
             if name in runs:
-                answers[name] = call("POST", url, log, json={"as_of": today.isoformat(), "dry_run": True})
+                answers[name] = call("POST", url, log, json={"as_of": DRY_RUN_DAY, "dry_run": True})
             elif name in webhooks:
                 answers[name] = call("POST", url, log, json=[])  # unsigned: refused by the app, not the platform
             else:
@@ -441,7 +443,7 @@ def test_the_bundle_installed_from_its_requirements_alone_serves_every_entry_poi
     for name in runs:
         assert answers[name].status_code == 200, (name, answers[name].text)
         body = answers[name].json()
-        assert (body["function"], body["as_of"], body["dry_run"]) == (name, today.isoformat(), True)
+        assert (body["function"], body["as_of"], body["dry_run"]) == (name, DRY_RUN_DAY, True)
         assert isinstance(body["summary"], dict)
     for name in webhooks:
         assert answers[name].status_code == 401, (name, answers[name].text)

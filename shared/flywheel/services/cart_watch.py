@@ -212,12 +212,30 @@ def _reminded_at(document: Mapping[str, Any]) -> datetime | None:
     return parse_instant(document.get("reminded_at"))
 
 
+# an abandoned cart that still needs something: (cart, EUR total, remind?, alert?)
+_Needed = tuple[Cart, float, bool, bool]
+
+
 def _plan(ports: Ports, carts: Sequence[Cart], instant: datetime) -> _Plan:
-    rules = ports.settings.cart
     plan = _Plan(instant=instant, seen=len(carts))
+    abandoned = _abandoned_carts(ports, plan, carts)
+    needed = _still_needed(ports, plan, abandoned)
+    plan.needing_effect = len(needed)
+    # with nothing left to do, no contact, company or line item is read at all
+    if not needed:
+        return plan
+    ports.progress(f"{FUNCTION}: reading {len(needed)} abandoned carts")
+    contacts = _contacts(ports, [cart.id for cart, *_ in needed])
+    acting = _drop_unreachable_reminders(ports, plan, needed, contacts)
+    _add_actions(ports, plan, acting, contacts)
+    return plan
+
+
+def _abandoned_carts(ports: Ports, plan: _Plan, carts: Sequence[Cart]) -> list[tuple[Cart, float]]:
+    """The abandoned carts not checked out since, with their EUR totals; the others are counted by reason."""
     abandoned: list[tuple[Cart, float]] = []
     for cart in carts:
-        verdict = rules_of.assess(cart, instant, rules)
+        verdict = rules_of.assess(cart, plan.instant, ports.settings.cart)
         if verdict.abandoned and verdict.eur_total is not None:
             abandoned.append((cart, verdict.eur_total))
         elif verdict.reason == "no_rate":
@@ -229,42 +247,60 @@ def _plan(ports: Ports, carts: Sequence[Cart], instant: datetime) -> _Plan:
     abandoned = [(cart, eur) for cart, eur in abandoned if cart.id not in cancelled]
     plan.abandoned = len(abandoned)
     plan.value_at_stake = round(sum(eur for _, eur in abandoned), 2)
+    return abandoned
 
-    # what is still to do for each cart version, from the state store alone
+
+def _still_needed(ports: Ports, plan: _Plan, abandoned: Sequence[tuple[Cart, float]]) -> list[_Needed]:
+    """What is still to do for each cart version, from the state store alone (nothing is read from HubSpot)."""
     plan.documents = ports.state.get_documents(CARTS, [cart.id for cart, _ in abandoned])
-    wants: list[tuple[Cart, float, bool, bool]] = []
+    needed: list[_Needed] = []
     for cart, eur in abandoned:
         document = plan.documents.setdefault(cart.id, {})
-        version = rules_of.version(cart)
-        reminded = document.get("reminded_version") == version
-        if not reminded and _is_done(ports, rules_of.reminder_key(cart)):
-            reminded = True
-            plan.healed.setdefault(cart.id, {})["reminded_version"] = version
-        remind = not reminded
-        if reminded:
-            plan.already_reminded += 1
-        elif not rules_of.reminder_allowed(_reminded_at(document), instant, rules):
-            plan.skipped["cooldown"] += 1
-            remind = False
-        alert = rules_of.alert_due(eur, rules)
-        if alert and document.get("alerted_version") == version:
-            plan.already_alerted += 1
-            alert = False
-        elif alert and _is_done(ports, rules_of.alert_task_key(cart)) and _is_done(ports, rules_of.notify_key(cart)):
-            plan.already_alerted += 1
-            alert = False
-            plan.healed.setdefault(cart.id, {})["alerted_version"] = version
+        remind = _reminder_needed(ports, plan, cart, document)
+        alert = _alert_needed(ports, plan, cart, eur, document)
         if remind or alert:
-            wants.append((cart, eur, remind, alert))
-    plan.needing_effect = len(wants)
-    if not wants:
-        return plan
+            needed.append((cart, eur, remind, alert))
+    return needed
 
-    ports.progress(f"{FUNCTION}: reading {len(wants)} abandoned carts")
-    contacts = _contacts(ports, [cart.id for cart, *_ in wants])
+
+def _reminder_needed(ports: Ports, plan: _Plan, cart: Cart, document: Mapping[str, Any]) -> bool:
+    version = rules_of.version(cart)
+    reminded = document.get("reminded_version") == version
+    # the key is the truth when the document lags it (a run stopped before writing it): heal the document
+    if not reminded and _is_done(ports, rules_of.reminder_key(cart)):
+        reminded = True
+        plan.healed.setdefault(cart.id, {})["reminded_version"] = version
+    if reminded:
+        plan.already_reminded += 1
+        return False
+    if not rules_of.reminder_allowed(_reminded_at(document), plan.instant, ports.settings.cart):
+        plan.skipped["cooldown"] += 1
+        return False
+    return True
+
+
+def _alert_needed(ports: Ports, plan: _Plan, cart: Cart, eur: float, document: Mapping[str, Any]) -> bool:
+    if not rules_of.alert_due(eur, ports.settings.cart):
+        return False
+    version = rules_of.version(cart)
+    if document.get("alerted_version") == version:
+        plan.already_alerted += 1
+        return False
+    # as for the reminder: both keys done means the alert went out, whatever the document says
+    if _is_done(ports, rules_of.alert_task_key(cart)) and _is_done(ports, rules_of.notify_key(cart)):
+        plan.already_alerted += 1
+        plan.healed.setdefault(cart.id, {})["alerted_version"] = version
+        return False
+    return True
+
+
+def _drop_unreachable_reminders(
+    ports: Ports, plan: _Plan, needed: Sequence[_Needed], contacts: Mapping[str, Contact]
+) -> list[_Needed]:
+    """The carts still needing something once reminders without a contact, or without consent, are dropped."""
     consent = ConsentPolicy.from_settings(ports.settings)
-    acting: list[tuple[Cart, float, bool, bool]] = []
-    for cart, eur, remind, alert in wants:
+    acting: list[_Needed] = []
+    for cart, eur, remind, alert in needed:
         contact = contacts.get(cart.id)
         if remind and contact is None:
             plan.skipped["no_contact"] += 1
@@ -274,6 +310,10 @@ def _plan(ports: Ports, carts: Sequence[Cart], instant: datetime) -> _Plan:
             remind = False
         if remind or alert:
             acting.append((cart, eur, remind, alert))
+    return acting
+
+
+def _add_actions(ports: Ports, plan: _Plan, acting: Sequence[_Needed], contacts: Mapping[str, Contact]) -> None:
     companies, lines_of = _companies_and_lines(ports, [cart.id for cart, *_ in acting])
     assistant = ports.schema.sales_assistant.id
     for cart, eur, remind, alert in acting:
@@ -284,7 +324,7 @@ def _plan(ports: Ports, carts: Sequence[Cart], instant: datetime) -> _Plan:
         contact = contacts.get(cart.id)
         lines = lines_of.get(cart.id, [])
         if remind and contact is not None:
-            email = rules_of.reminder_email(cart, lines, company, contact, rules)
+            email = rules_of.reminder_email(cart, lines, company, contact, ports.settings.cart)
             plan.actions.append(email)
             plan.reminders[email.key] = cart
         if alert:
@@ -294,15 +334,14 @@ def _plan(ports: Ports, carts: Sequence[Cart], instant: datetime) -> _Plan:
                 company,
                 contact,
                 eur,
-                instant,
+                plan.instant,
                 owner_id=company.owner_id or assistant,
-                rules=rules,
+                rules=ports.settings.cart,
                 timezone=ports.settings.timezone,
                 calendar=ports.settings.calendar.business_calendar(),
             )
             plan.actions.extend(alert_actions)
             plan.alerts[cart.id] = (cart, tuple(a.key for a in alert_actions))
-    return plan
 
 
 def _record(ports: Ports, plan: _Plan, report: ExecutionReport) -> None:

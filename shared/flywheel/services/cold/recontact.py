@@ -69,12 +69,17 @@ def activity_times(ports: Ports, company_ids: Sequence[str]) -> dict[str, list[d
 def plan_recontact_followups(ports: Ports, portal: Portal, as_of: date, plan: Plan) -> None:
     """The series after task 1: the owner's silence 5 business days on earns task 2, still silence 10 days after
     task 1 the reactivation email. Any activity since task 1, or an order, ends the series."""
-    rules, schema, zone = ports.settings.cold, ports.schema, ports.settings.timezone
-    calendar = ports.settings.calendar.business_calendar()
     due = [r for r in ports.state.due_sequences(RECONTACT_KIND, as_of) if r.status == "waiting"]
     if not due:
         return
     ports.progress(f"cold_segment: checking owner activity on {len(due)} recontacted companies")
+    quiet = _still_quiet(portal, due, plan)
+    silent = _plan_second_reminders(ports, portal, as_of, quiet, plan)
+    _plan_reactivation_emails(ports, portal, silent, plan)
+
+
+def _still_quiet(portal: Portal, due: Sequence[SequenceRecord], plan: Plan) -> list[SequenceRecord]:
+    """The series whose quiet spell goes on; the others are checked off on the plan."""
     # a company that ordered since the task (its quiet spell ended) or left the portal gets nothing more
     reordered: set[str] = set()
     for record in due:
@@ -85,8 +90,16 @@ def plan_recontact_followups(ports: Ports, portal: Portal, as_of: date, plan: Pl
         elif company.last_purchase_date.isoformat() != record.data.get("spell"):
             plan.checks[record.company_id] = "reordered"
             reordered.add(record.company_id)
-    quiet = [r for r in due if r.company_id not in reordered]
+    return [r for r in due if r.company_id not in reordered]
+
+
+def _plan_second_reminders(
+    ports: Ports, portal: Portal, as_of: date, quiet: Sequence[SequenceRecord], plan: Plan
+) -> list[SequenceRecord]:
+    """Task 2 for the series at step 1 whose owner stayed silent; returns the silent ones already past task 2,
+    due for the reactivation email."""
     activity = activity_times(ports, [r.company_id for r in quiet])
+    calendar = ports.settings.calendar.business_calendar()
     silent = []
     for record in quiet:
         created = parse_instant(record.data.get("task_created_at"))
@@ -99,15 +112,22 @@ def plan_recontact_followups(ports: Ports, portal: Portal, as_of: date, plan: Pl
                 date.fromisoformat(record.data["spell"]),
                 as_of,
                 date.fromisoformat(record.data["task_on"]),
-                rules,
+                ports.settings.cold,
                 owner_id=company.owner_id,
-                timezone=zone,
+                timezone=ports.settings.timezone,
                 calendar=calendar,
             )
             plan.actions.append(action)
             plan.second_reminders[company.id] = action.key
         else:
             silent.append(record)
+    return silent
+
+
+def _plan_reactivation_emails(ports: Ports, portal: Portal, silent: Sequence[SequenceRecord], plan: Plan) -> None:
+    """The reactivation email to each silent company's contacts who may be emailed; with none of them the
+    check still closes, so the series does not come due again."""
+    rules, schema = ports.settings.cold, ports.schema
     contacts = contacts_of(ports, [r.company_id for r in silent])
     consent = ConsentPolicy.from_settings(ports.settings)
     for record in silent:

@@ -3,6 +3,7 @@ a crashed run created."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from flywheel.domain import segments
@@ -18,7 +19,23 @@ from flywheel.services.reads import contacts_of
 
 def plan_wakeup_deals(ports: Ports, portal: Portal, as_of: date, plan: Plan) -> None:
     """`wakeup_eligible` on every company whose value changes, and today's share of the Wake Up queue."""
-    rules, schema, contract = ports.settings.cold, ports.schema, ports.settings.portal
+    candidates = _collect_wakeup_candidates(ports, portal, as_of, plan)
+    # every candidate's orders, for the queue's order by value (and the R12 of today's deals)
+    orders = orders_of(ports, [c.id for c in candidates])
+    plan.queue = _pace_queue(ports, portal, as_of, candidates, orders)
+    chosen = plan.queue.today
+    ports.progress(
+        f"cold_segment: {plan.segment_size} cold, {len(candidates)} waiting for Wake Up, {len(chosen)} today"
+    )
+    if not chosen:
+        return
+    plan.actions.extend(_wakeup_deal_actions(ports, as_of, chosen, orders))
+
+
+def _collect_wakeup_candidates(ports: Ports, portal: Portal, as_of: date, plan: Plan) -> list[Company]:
+    """The cold companies free to join the Wake Up queue. Every company passes through here, so this is also
+    where the plan counts eligibility, the cold segment and its exclusions, and queues the eligibility updates."""
+    rules = ports.settings.cold
     candidates: list[Company] = []
     for company in portal.companies.values():
         verdict = segments.cold_verdict(
@@ -40,26 +57,38 @@ def plan_wakeup_deals(ports: Ports, portal: Portal, as_of: date, plan: Plan) -> 
             plan.excluded[verdict.exclusion] += 1
         else:
             candidates.append(company)
-    # every candidate's orders, for the queue's order by value (and the R12 of today's deals)
-    orders = orders_of(ports, [c.id for c in candidates])
+    return candidates
+
+
+def _pace_queue(
+    ports: Ports,
+    portal: Portal,
+    as_of: date,
+    candidates: Sequence[Company],
+    orders: Mapping[str, list[tuple[date, float]]],
+) -> segments.WakeupQueue:
+    rules = ports.settings.cold
     queued = [
         segments.QueuedCompany(c, segments.priority_value(orders.get(c.id, []), as_of, rules)) for c in candidates
     ]
-    plan.queue = segments.pace_wakeup_queue(
+    return segments.pace_wakeup_queue(
         queued,
         as_of,
         rules,
+        # earlier runs of the same day count against the allowance, so a repeated run never exceeds the pace
         created_today=portal.created_on_as_of,
         calendar=ports.settings.calendar.business_calendar(),
     )
-    chosen = plan.queue.today
-    ports.progress(
-        f"cold_segment: {plan.segment_size} cold, {len(candidates)} waiting for Wake Up, {len(chosen)} today"
-    )
-    if not chosen:
-        return
+
+
+def _wakeup_deal_actions(
+    ports: Ports, as_of: date, chosen: Sequence[Company], orders: Mapping[str, list[tuple[date, float]]]
+) -> list[Action]:
+    """A Wake Up deal in the "new" stage for each of today's companies, its description briefing the assistant."""
+    rules, schema, contract = ports.settings.cold, ports.schema, ports.settings.portal
     contacts = contacts_of(ports, [c.id for c in chosen])
     new_stage = schema.wakeup_stage(contract.wakeup_stage_new)
+    actions: list[Action] = []
     for company in chosen:
         company_contacts = contacts.get(company.id, [])
         description = segments.wakeup_description(
@@ -69,7 +98,7 @@ def plan_wakeup_deals(ports: Ports, portal: Portal, as_of: date, plan: Plan) -> 
             owner_name=owner_name(schema, company.owner_id),
             checklist=segments.data_care_checklist(company, company_contacts),
         )
-        plan.actions.append(
+        actions.append(
             segments.wakeup_deal_action(
                 company,
                 as_of,
@@ -80,6 +109,7 @@ def plan_wakeup_deals(ports: Ports, portal: Portal, as_of: date, plan: Plan) -> 
                 description=description,
             )
         )
+    return actions
 
 
 def plan_wakeup_automations(ports: Ports, portal: Portal, as_of: date, plan: Plan) -> None:

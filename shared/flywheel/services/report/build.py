@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from flywheel.config import ReportRules, SirankRules
 from flywheel.domain import report as rules_of
 from flywheel.domain.models import Owner
 from flywheel.domain.sirank import is_dp_member
@@ -77,6 +78,39 @@ def build_report(ports: Ports, as_of: date, owner: str | None = None) -> dict[st
     owner_id = owner_id_of(ports, owner)
     period = rules_of.products_period(as_of, rules)
     portal = _read_portal(ports, owner_id, period)
+    companies = _company_facts(portal)
+    owners = {o.id: o for o in ports.schema.owners}
+    rows, kpis = _overview(companies, owners, as_of, rules, sirank_rules)
+    scope = {c.id for c in companies}
+    first_month = rules_of.report_months(as_of, rules.months)[0]
+    # a touch counts for an order up to the attribution window before it, so read that far before the first month
+    since = first_month - timedelta(days=rules.attribution_window_days)
+    touches = touch_store.read(ports.state, scope, since)
+    return {
+        "as_of": as_of.isoformat(),
+        "owner": owners[owner_id].email if owner_id else None,
+        "owners": _owners_of(companies, owners),
+        "kpis": kpis,
+        "months": rules_of.month_rows(companies, as_of, rules, sirank_rules),
+        "companies": rows,
+        "silent_30": [c.id for c in companies if rules_of.is_silent(c, as_of, rules)],
+        "credit_available": [c.id for c in companies if rules_of.has_credit(c)],
+        "revenue_by_province": rules_of.revenue_by_province(companies, as_of),
+        "products_sold": _products_sold(ports, portal.period_orders, {c.id: c for c in companies}),
+        "products_period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
+        "attribution": rules_of.attribution(
+            _orders_between(companies, first_month, as_of), touches, rules.attribution_window_days
+        ),
+        "nurture_funnel": rules_of.nurture_funnel(_nurture_sequences(ports, scope)),
+        "wakeup_pipeline": _wakeup_pipeline(ports, portal.wakeup_open),
+    }
+
+
+# --- report sections -------------------------------------------------------------------------------------------
+
+
+def _company_facts(portal: _Portal) -> list[rules_of.CompanyFacts]:
+    """The companies read, in id order with their orders sorted by day, as the domain's facts."""
     companies = [
         rules_of.CompanyFacts(
             id=company_id,
@@ -91,7 +125,17 @@ def build_report(ports: Ports, as_of: date, owner: str | None = None) -> dict[st
         for company_id, c in _sorted_orders(portal.companies)
     ]
     portal.companies.clear()
-    owners = {o.id: o for o in ports.schema.owners}
+    return companies
+
+
+def _overview(
+    companies: Sequence[rules_of.CompanyFacts],
+    owners: dict[str, Owner],
+    as_of: date,
+    rules: ReportRules,
+    sirank_rules: SirankRules,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each company's overview row, and the KPIs that add them up."""
     rows = []
     equity_sirank = equity_cents = active = 0
     for company in companies:
@@ -99,44 +143,35 @@ def build_report(ports: Ports, as_of: date, owner: str | None = None) -> dict[st
         row["owner_email"] = _email(owners.get(company.owner_id or ""))
         rows.append(row)
         equity_sirank += row["sirank"]
+        # summed in whole cents, so the total does not drift with float additions
         equity_cents += round(row["r12"] * 100)
         active += rules_of.is_active(company, as_of, rules.active_window_days)
-    scope = {c.id for c in companies}
-    first_month = rules_of.report_months(as_of, rules.months)[0]
-    since = first_month - timedelta(days=rules.attribution_window_days)
-    touches = touch_store.read(ports.state, scope, since)
-    return {
-        "as_of": as_of.isoformat(),
-        "owner": owners[owner_id].email if owner_id else None,
-        "owners": [
-            {"id": o.id, "email": o.email, "name": o.full_name}
-            for o in sorted(
-                (owners[i] for i in {c.owner_id for c in companies if c.owner_id in owners}),
-                key=lambda o: (o.full_name.casefold(), o.id),
-            )
-        ],
-        "kpis": {
-            "active_customers": active,
-            "customer_equity_sirank": equity_sirank,
-            "customer_equity_r12": rules_of.money(equity_cents),
-        },
-        "months": rules_of.month_rows(companies, as_of, rules, sirank_rules),
-        "companies": rows,
-        "silent_30": [c.id for c in companies if rules_of.is_silent(c, as_of, rules)],
-        "credit_available": [c.id for c in companies if rules_of.has_credit(c)],
-        "revenue_by_province": rules_of.revenue_by_province(companies, as_of),
-        "products_sold": _products_sold(ports, portal.period_orders, {c.id: c for c in companies}),
-        "products_period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
-        "attribution": rules_of.attribution(
-            _orders_between(companies, first_month, as_of), touches, rules.attribution_window_days
-        ),
-        "nurture_funnel": rules_of.nurture_funnel(_nurture_sequences(ports, scope)),
-        "wakeup_pipeline": [
-            {"stage_id": s.id, "label": s.label, "deals": portal.wakeup_open.get(s.id, 0)}
-            for s in ports.schema.wakeup_pipeline.stages
-            if not s.is_closed
-        ],
+    kpis = {
+        "active_customers": active,
+        "customer_equity_sirank": equity_sirank,
+        "customer_equity_r12": rules_of.money(equity_cents),
     }
+    return rows, kpis
+
+
+def _owners_of(companies: Iterable[rules_of.CompanyFacts], owners: dict[str, Owner]) -> list[dict[str, Any]]:
+    """The owners of the companies in the report, by name."""
+    return [
+        {"id": o.id, "email": o.email, "name": o.full_name}
+        for o in sorted(
+            (owners[i] for i in {c.owner_id for c in companies if c.owner_id in owners}),
+            key=lambda o: (o.full_name.casefold(), o.id),
+        )
+    ]
+
+
+def _wakeup_pipeline(ports: Ports, open_deals: dict[str, int]) -> list[dict[str, Any]]:
+    """The open deals of each open stage of the Wake Up pipeline, empty stages included."""
+    return [
+        {"stage_id": s.id, "label": s.label, "deals": open_deals.get(s.id, 0)}
+        for s in ports.schema.wakeup_pipeline.stages
+        if not s.is_closed
+    ]
 
 
 # --- HubSpot reads ---------------------------------------------------------------------------------------------
