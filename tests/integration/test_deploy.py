@@ -21,7 +21,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -50,6 +50,7 @@ from infra.bundle import SECRETS, Bundle, build
 from infra.deploy import APIS, Gcloud, Target, execute, plan, source_hash, target_for
 from infra.gcp_state import Clients, Database, ProjectState, discover
 from infra.scheduler import job_specs
+from tests.google_stand_in import JsonApiHandler
 
 PROJECT = "sicomputer-flywheel"
 REGION = "europe-west1"
@@ -148,24 +149,8 @@ def _operation(name: str, type_url: str, response: dict[str, Any]) -> dict[str, 
     return {"name": name, "done": True, "response": {"@type": type_url, **response}}
 
 
-class RestApi(BaseHTTPRequestHandler):
+class RestApi(JsonApiHandler):
     project: Project
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        body: dict[str, Any] = json.loads(self.rfile.read(length) or b"{}")
-        return body
 
     def _handle(self, method: str) -> None:
         url = urlparse(self.path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
@@ -20,26 +20,12 @@ from google.cloud.scheduler_v1.services.cloud_scheduler.transports.rest import C
 
 from flywheel.config import Settings
 from infra.scheduler import apply, build_job, job_specs, main
+from tests.google_stand_in import JsonApiHandler
 
 
-class SchedulerApi(BaseHTTPRequestHandler):
+class SchedulerApi(JsonApiHandler):
     jobs: ClassVar[dict[str, dict[str, Any]]] = {}
     writes: ClassVar[list[str]] = []
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(length) or b"{}")
 
     def do_GET(self) -> None:
         name = urlparse(self.path).path.removeprefix("/v1/")

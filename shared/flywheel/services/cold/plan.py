@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from datetime import date
 
 from flywheel.domain import segments
-from flywheel.domain.models import Action
+from flywheel.domain.models import Action, Company, CreateTask
+from flywheel.domain.segments import WakeupDeal
 from flywheel.services.context import Ports
 from flywheel.services.portal import PortalSchema
 
@@ -43,3 +44,16 @@ def not_done(ports: Ports, actions: Iterable[Action]) -> list[Action]:
         if found is None or found.status != "done":
             kept.append(action)
     return kept
+
+
+def appointment_task(ports: Ports, deal: WakeupDeal, company: Company, as_of: date) -> CreateTask:
+    """The owner's task for a fixed Wake Up appointment (the sales assistant's when the company has no owner), due
+    by the company calendar: the webhook creates it as the stage moves, the daily run is its safety net."""
+    return segments.appointment_task_action(
+        deal,
+        company.name,
+        as_of,
+        owner_id=company.owner_id or ports.schema.sales_assistant.id,
+        timezone=ports.settings.timezone,
+        calendar=ports.settings.calendar.business_calendar(),
+    )

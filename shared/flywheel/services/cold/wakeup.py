@@ -8,7 +8,7 @@ from datetime import date
 
 from flywheel.domain import segments
 from flywheel.domain.models import Action, Company
-from flywheel.services.cold.plan import Plan, not_done, owner_name
+from flywheel.services.cold.plan import Plan, appointment_task, not_done, owner_name
 from flywheel.services.cold.portal import (
     Portal,
     orders_of,
@@ -123,17 +123,7 @@ def plan_wakeup_automations(ports: Ports, portal: Portal, as_of: date, plan: Pla
         if segments.reactivated(deal, company.last_purchase_date):
             plan.actions.append(segments.reactivated_action(deal, won_stage_id=won.id))
         elif deal.stage_label == schema.wakeup_stage(contract.wakeup_stage_appointment).label:
-            owner = company.owner_id or schema.sales_assistant.id
-            safety_net.append(
-                segments.appointment_task_action(
-                    deal,
-                    company.name,
-                    as_of,
-                    owner_id=owner,
-                    timezone=zone,
-                    calendar=ports.settings.calendar.business_calendar(),
-                )
-            )
+            safety_net.append(appointment_task(ports, deal, company, as_of))
         elif segments.stale_new_deal(
             deal, as_of, rules, new_stage_label=schema.wakeup_stage(contract.wakeup_stage_new).label
         ):

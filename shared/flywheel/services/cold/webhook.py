@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flywheel.domain import segments
 from flywheel.domain.models import RunResult
 from flywheel.services.cold.names import FUNCTION
-from flywheel.services.cold.plan import Plan
+from flywheel.services.cold.plan import Plan, appointment_task
 from flywheel.services.cold.portal import (
     first_companies,
     to_wakeup_deal,
@@ -36,7 +35,7 @@ def webhook(events: list[dict[str, Any]], ports: Ports) -> RunResult:
     )
     plan = Plan()
     if deal_ids:
-        schema, contract, zone = ports.schema, ports.settings.portal, ports.settings.timezone
+        schema, contract = ports.schema, ports.settings.portal
         appointment = schema.wakeup_stage(contract.wakeup_stage_appointment)
         records = [
             r
@@ -53,17 +52,7 @@ def webhook(events: list[dict[str, Any]], ports: Ports) -> RunResult:
             company = companies.get(company_of.get(record.id, ""))
             if deal is None or company is None:
                 continue
-            owner = company.owner_id or schema.sales_assistant.id
-            plan.actions.append(
-                segments.appointment_task_action(
-                    deal,
-                    company.name,
-                    as_of,
-                    owner_id=owner,
-                    timezone=zone,
-                    calendar=ports.settings.calendar.business_calendar(),
-                )
-            )
+            plan.actions.append(appointment_task(ports, deal, company, as_of))
     report = EffectExecutor(ports).execute(plan.actions)
     summary = {
         "events": len(events),
