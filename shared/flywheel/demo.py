@@ -97,14 +97,6 @@ def run_demo(
 ) -> int:
     """Play `days` days from `start` (default: today). Flywheel's clock and the portal's walk through the days
     together: the day's orders land just after midnight, then each function runs at its schedule's time (Rome)."""
-    from sandbox.activity import (
-        account_changes_for_day,
-        apply_account_changes,
-        carts_for_day,
-        initial_accounts,
-        orders_for_day,
-        place,
-    )
     from sandbox.generator import generate_portal
     from sandbox.server import SandboxServer
 
@@ -117,24 +109,15 @@ def run_demo(
     say(f"Flywheel demo: a sandbox portal of {companies:,} companies, {days} simulated days from {start}")
     server = SandboxServer(port=0, companies=companies, seed=seed, rate_limit=0, today=start, now=clock.now()).start()
     try:
-        settings = _demo_settings(server, work)
-        instance = Instance(settings)
-        portal = server.store.generated or generate_portal(companies, seed, start)
+        instance = Instance(_demo_settings(server, work))
+        customers = _Customers.of(server.store.generated or generate_portal(companies, seed, start), seed)
         tallies: dict[str, FunctionTally] = defaultdict(FunctionTally)
-        placed: dict[str, date] = {}
-        accounts = initial_accounts(portal)  # D&P levels and cashback, as the ERP moves them
-        open_carts: dict[str, date] = {}  # carts customers left on the e-commerce site, still open
         new_orders = 0
         began = time.monotonic()
         for offset in range(days):
             day = start + timedelta(days=offset)
             server.store.clock.pin(FixedClock.on(day, timezone, at=ORDERS_TIME).now())
-            for order in orders_for_day(portal, day, seed, placed):
-                place(server.store, order)
-                placed[order.company_id] = day
-                new_orders += 1
-            apply_account_changes(server.store, account_changes_for_day(portal, day, seed, accounts), accounts)
-            carts_for_day(server.store, portal, day, seed, open_carts)
+            new_orders += customers.live(server.store, day)
             _run_scheduled(day, instance, clock, server, tallies)
             progress(offset + 1, days, day, tallies, new_orders, time.monotonic() - began)
         if sys.stderr.isatty():
@@ -146,6 +129,43 @@ def run_demo(
     finally:
         server.stop()
     return 0
+
+
+@dataclass
+class _Customers:
+    """What customers and the ERP do to the portal on a simulated day, before Flywheel's functions run."""
+
+    portal: Any
+    seed: int
+    accounts: Any  # D&P levels and cashback, as the ERP moves them
+    placed: dict[str, date] = field(default_factory=dict)  # each company's last order day
+    open_carts: dict[str, date] = field(default_factory=dict)  # carts left on the e-commerce site, still open
+
+    @classmethod
+    def of(cls, portal: Any, seed: int) -> _Customers:
+        from sandbox.activity import initial_accounts
+
+        return cls(portal, seed, initial_accounts(portal))
+
+    def live(self, store: Any, day: date) -> int:
+        """The day's orders, account changes and carts, in the portal; returns how many orders were placed."""
+        from sandbox.activity import (
+            account_changes_for_day,
+            apply_account_changes,
+            carts_for_day,
+            orders_for_day,
+            place,
+        )
+
+        placed = 0
+        for order in orders_for_day(self.portal, day, self.seed, self.placed):
+            place(store, order)
+            self.placed[order.company_id] = day
+            placed += 1
+        changes = account_changes_for_day(self.portal, day, self.seed, self.accounts)
+        apply_account_changes(store, changes, self.accounts)
+        carts_for_day(store, self.portal, day, self.seed, self.open_carts)
+        return placed
 
 
 def _write_dashboard(instance: Instance, clock: FixedClock, last_day: date, out: Path) -> Path:
