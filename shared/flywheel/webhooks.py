@@ -19,9 +19,9 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from hubspot.utils.signature import Signature
@@ -180,6 +180,16 @@ def parse_events(payload: object) -> list[dict[str, object]]:
                 raise InvalidPayload(f"webhook event with a malformed {field}")
         parsed.append({**event, "objectId": str(object_id).strip()})
     return parsed
+
+
+def object_ids(
+    events: Iterable[Mapping[str, Any]], about: Callable[[Mapping[str, Any]], bool] = lambda event: True
+) -> list[str]:
+    """The distinct ids of the objects the events name, in order, of the events `about` accepts: a function's
+    webhook re-reads those objects, since an event only says which one changed."""
+    return sorted(
+        {str(event["objectId"]) for event in events if event.get("objectId") not in (None, "") and about(event)}
+    )
 
 
 def delivery_id(event: dict[str, object]) -> str | None:

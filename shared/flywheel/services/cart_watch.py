@@ -41,6 +41,7 @@ from flywheel.ports import Filter
 from flywheel.services.context import Ports
 from flywheel.services.effects import EffectExecutor
 from flywheel.services.mapping import contact_properties, parse_instant, parse_number, to_company, to_contact
+from flywheel.webhooks import object_ids
 
 FUNCTION = "cart_watch"
 # summary counts that add up over runs (the demo and reports total them); the others describe one run
@@ -423,20 +424,19 @@ def run(request: Request, ports: Ports) -> RunResult:
     )
 
 
+def _about_carts(event: Mapping[str, Any]) -> bool:
+    """Carts come as `cart.*` events, or as generic `object.*` ones that name the carts' object type."""
+    return str(event.get("subscriptionType") or "cart.").split(".", 1)[0] in ("cart", "object") and (
+        str(event.get("objectTypeId") or CARTS_TYPE_ID) == CARTS_TYPE_ID
+    )
+
+
 def webhook(events: list[dict[str, Any]], ports: Ports) -> RunResult:
     """Cart changes pushed by HubSpot. Events only name carts: each is read again, and one now checked out is
     recorded at once, so no run reminds anyone of it, even one reading an older version from the search."""
     as_of = ports.clock.today()
     calls_before = ports.crm.calls_made
-    cart_ids = sorted(
-        {
-            str(event["objectId"])
-            for event in events
-            if event.get("objectId") not in (None, "")
-            and str(event.get("subscriptionType") or "cart.").split(".", 1)[0] in ("cart", "object")
-            and str(event.get("objectTypeId") or CARTS_TYPE_ID) == CARTS_TYPE_ID
-        }
-    )
+    cart_ids = object_ids(events, about=_about_carts)
     records = ports.crm.read_batch("carts", cart_ids, CART_PROPERTIES) if cart_ids else []
     checked_out = {}
     for record in records:

@@ -17,6 +17,7 @@ from flywheel.services.effects import EffectExecutor
 from flywheel.services.mapping import (
     to_company,
 )
+from flywheel.webhooks import object_ids
 
 
 def webhook(events: list[dict[str, Any]], ports: Ports) -> RunResult:
@@ -25,14 +26,7 @@ def webhook(events: list[dict[str, Any]], ports: Ports) -> RunResult:
     per deal and appointment however many times HubSpot delivers the event."""
     as_of = ports.clock.today()
     calls_before = ports.crm.calls_made
-    deal_ids = sorted(
-        {
-            str(event["objectId"])
-            for event in events
-            if event.get("objectId") not in (None, "")
-            and str(event.get("subscriptionType") or "deal.").startswith("deal.")
-        }
-    )
+    deal_ids = object_ids(events, about=lambda event: str(event.get("subscriptionType") or "deal.").startswith("deal."))
     plan = Plan()
     if deal_ids:
         schema, contract = ports.schema, ports.settings.portal

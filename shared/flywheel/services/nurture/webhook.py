@@ -17,13 +17,14 @@ from flywheel.services.mapping import DEAL_PROPERTIES
 from flywheel.services.nurture.conversions import as_conversion
 from flywheel.services.nurture.names import FUNCTION, KIND
 from flywheel.services.nurture.records import from_record, save
+from flywheel.webhooks import object_ids
 
 
 def webhook(events: list[dict[str, Any]], ports: Ports) -> RunResult:
     """Orders ending running sequences, at once. Events only name deals: the deal is read again from HubSpot
     (the event may be stale, or not about an order at all) and checked with the portal schema."""
     as_of = ports.clock.today()
-    deal_ids = sorted({str(e["objectId"]) for e in events if e.get("objectId") is not None})
+    deal_ids = object_ids(events)
     summary: dict[str, Any] = {"events": len(events), "orders": 0, "converted": 0}
     if not deal_ids:
         return RunResult(function=FUNCTION, as_of=as_of, dry_run=False, actions=[], summary=summary)
