@@ -102,3 +102,15 @@ def firestore_state_store_factory(firestore_client: Any) -> Callable[[], Firesto
 @pytest.fixture
 def firestore_state_store(firestore_state_store_factory: Callable[[], FirestoreStateStore]) -> FirestoreStateStore:
     return firestore_state_store_factory()
+
+
+@pytest.fixture(params=["sqlite", "firestore"])
+def durable_state(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A state store that outlives a run, both kinds: SQLite (the local default) and Firestore on its emulator
+    (production's)."""
+    if request.param == "firestore":
+        request.applymarker(pytest.mark.firestore)
+        return request.getfixturevalue("firestore_state_store")
+    from flywheel.adapters.sqlite import SqliteStateStore
+
+    return SqliteStateStore(str(tmp_path / "state.db"))

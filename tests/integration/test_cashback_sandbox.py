@@ -20,7 +20,6 @@ import pytest
 
 from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.mailers import OutboxMailer
-from flywheel.adapters.sqlite import SqliteStateStore
 from flywheel.clock import FixedClock
 from flywheel.domain.models import CrmRecord
 from flywheel.mail.consent import ConsentPolicy, may_email
@@ -123,20 +122,11 @@ def first_nudge_day(orders: Sequence[tuple[datetime, date, Decimal]], first: dat
     return None
 
 
-@pytest.fixture(params=["sqlite", "firestore"])
-def state(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """The state store: SQLite (the local default) and Firestore on its emulator (production's)."""
-    if request.param == "firestore":
-        request.applymarker(pytest.mark.firestore)
-        return request.getfixturevalue("firestore_state_store")
-    return SqliteStateStore(str(tmp_path / "state.db"))
-
-
 @pytest.fixture
-def month(sandbox_factory: Callable[..., Any], state: Any, today: date, tmp_path: Path) -> Month:
+def month(sandbox_factory: Callable[..., Any], durable_state: Any, today: date, tmp_path: Path) -> Month:
     first = today.replace(day=1)
     server = sandbox_factory(companies=COMPANIES, seed=11, today=first - timedelta(days=1))
-    return Month(server, state, tmp_path, first)
+    return Month(server, durable_state, tmp_path, first)
 
 
 def test_a_month_day_by_day_sends_each_reminder_and_nudge_once_to_exactly_the_companies_the_rules_define(

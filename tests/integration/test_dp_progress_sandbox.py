@@ -20,7 +20,6 @@ import pytest
 
 from flywheel.adapters.hubspot import HubSpotCrm
 from flywheel.adapters.mailers import OutboxMailer
-from flywheel.adapters.sqlite import SqliteStateStore
 from flywheel.clock import FixedClock
 from flywheel.domain.models import CrmRecord
 from flywheel.mail.consent import ConsentPolicy, may_email
@@ -111,20 +110,11 @@ class Simulation:
         return dp_progress.run(dp_progress.Request(as_of=self.today, dry_run=dry_run), self.ports)
 
 
-@pytest.fixture(params=["sqlite", "firestore"])
-def state(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """The state store: SQLite (the local default) and Firestore on its emulator (production's)."""
-    if request.param == "firestore":
-        request.applymarker(pytest.mark.firestore)
-        return request.getfixturevalue("firestore_state_store")
-    return SqliteStateStore(str(tmp_path / "state.db"))
-
-
 @pytest.fixture
-def simulation(sandbox_factory: Callable[..., Any], state: Any, today: date, tmp_path: Path) -> Simulation:
+def simulation(sandbox_factory: Callable[..., Any], durable_state: Any, today: date, tmp_path: Path) -> Simulation:
     start = today - timedelta(days=DAYS)
     server = sandbox_factory(companies=COMPANIES, seed=5, today=start - timedelta(days=1))
-    return Simulation(server, state, tmp_path, start)
+    return Simulation(server, durable_state, tmp_path, start)
 
 
 def test_40_days_congratulate_each_rise_and_nudge_near_thresholds_exactly_as_the_rules_define(
